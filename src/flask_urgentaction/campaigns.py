@@ -1,0 +1,244 @@
+"""Campaigns: checking a definition, loading TOML files, and reading them back."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from .i18n import locale_of, match
+from .models import Action, Campaign, CampaignTranslation, Target, utcnow
+
+STATUSES = ("draft", "live", "closed")
+TEXT_FIELDS = ("title", "summary", "body", "subject", "message")
+TOP_KEYS = {
+    "slug", "status", "partner", "goal", "privacy_url", "allowed_origins",
+    "message_lang", "targets", "translations",
+}  # fmt: skip
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
+LANG_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+
+
+class CampaignError(ValueError):
+    """A campaign definition that cannot be loaded: where, which key, what is wrong."""
+
+    def __init__(self, key: str, problem: str, source: str = "") -> None:
+        self.key, self.problem, self.source = key, problem, source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{key}: {problem}")
+
+
+@dataclass(frozen=True)
+class Text:
+    """One campaign's texts in one language, each falling back to the fallback."""
+
+    lang: str
+    title: str
+    summary: str
+    body: str
+    subject: str
+    message: str
+
+
+def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
+    """Check a campaign definition and return it normalised, or raise CampaignError."""
+
+    def fail(key: str, problem: str) -> CampaignError:
+        return CampaignError(key, problem, source)
+
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise fail(unknown[0], "unknown key")
+    slug = data.get("slug")
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        raise fail("slug", "required: lower-case letters, digits and hyphens")
+    status = data.get("status", "draft")
+    if status not in STATUSES:
+        raise fail("status", f"must be one of {', '.join(STATUSES)}")
+    partner = _string(data, "partner", 200, fail)
+    goal = data.get("goal")
+    if goal is not None and (isinstance(goal, bool) or not isinstance(goal, int) or goal < 1):
+        raise fail("goal", "must be a positive whole number")
+    privacy_url = _string(data, "privacy_url", 500, fail)
+    if privacy_url and urlsplit(privacy_url).scheme not in ("http", "https"):
+        raise fail("privacy_url", "must be an http(s) URL")
+    origins = data.get("allowed_origins")
+    if origins is not None:
+        if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+            raise fail("allowed_origins", "must be a list of origins")
+        origins = [normalize_origin(o, fail) for o in origins]
+
+    targets = data.get("targets")
+    if not isinstance(targets, list) or not targets:
+        raise fail("targets", "at least one [[targets]] entry with name and email")
+    clean_targets = []
+    for index, target in enumerate(targets):
+        key = f"targets[{index}]"
+        if not isinstance(target, dict) or set(target) - {"name", "email"}:
+            raise fail(key, "must have exactly name and email")
+        name = _string(target, "name", 200, fail, prefix=key + ".")
+        email = target.get("email")
+        if not isinstance(email, str):
+            raise fail(key + ".email", "required")
+        try:
+            email = validate_email(email, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise fail(key + ".email", str(exc)) from exc
+        clean_targets.append({"name": name or email, "email": email})
+
+    translations = data.get("translations")
+    if not isinstance(translations, dict) or not translations:
+        raise fail("translations", "at least one [translations.<language>] table")
+    clean_texts: dict[str, dict[str, str]] = {}
+    for lang, texts in translations.items():
+        key = f"translations.{lang}"
+        if not LANG_RE.match(lang) or locale_of(lang).language != lang.split("-")[0]:
+            raise fail(key, "not a known language code")
+        if not isinstance(texts, dict):
+            raise fail(key, "must be a table")
+        extra = sorted(set(texts) - set(TEXT_FIELDS))
+        if extra:
+            raise fail(f"{key}.{extra[0]}", "unknown key")
+        clean_texts[lang] = {
+            field: _string(texts, field, 100_000, fail, prefix=key + ".") for field in TEXT_FIELDS
+        }
+    if not any(t["title"] for t in clean_texts.values()):
+        raise fail("translations", "a title is required in at least one language")
+    fallback = "en" if "en" in clean_texts else next(iter(clean_texts))
+    if not clean_texts[fallback]["title"]:
+        raise fail(f"translations.{fallback}.title", "the fallback language needs a title")
+    message_lang = data.get("message_lang")
+    if message_lang is not None and message_lang not in clean_texts:
+        raise fail("message_lang", "must be one of the campaign's translations")
+
+    return {
+        "slug": slug,
+        "status": status,
+        "partner": partner,
+        "goal": goal,
+        "privacy_url": privacy_url,
+        "allowed_origins": origins,
+        "message_lang": message_lang,
+        "fallback_lang": fallback,
+        "targets": clean_targets,
+        "translations": clean_texts,
+    }
+
+
+def _string(data: Mapping[str, Any], key: str, limit: int, fail: Any, prefix: str = "") -> str:
+    value = data.get(key, "")
+    if not isinstance(value, str):
+        raise fail(prefix + key, "must be text")
+    if len(value) > limit:
+        raise fail(prefix + key, f"longer than {limit} characters")
+    if "\0" in value:
+        raise fail(prefix + key, "contains a NUL character")
+    return value.strip()
+
+
+def normalize_origin(origin: str, fail: Any = None) -> str:
+    """``https://Union.Example/`` -> ``https://union.example``."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        if fail is None:
+            raise ValueError(origin)
+        raise fail("allowed_origins", f"{origin!r} is not an origin like https://union.example")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """Parse and check one TOML file; errors name the file."""
+    source = str(path)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise CampaignError("file", exc.strerror or str(exc), source) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CampaignError("TOML", str(exc), source) from exc
+    return validate(data, source)
+
+
+def save(session: Session, definition: Mapping[str, Any]) -> tuple[Campaign, bool]:
+    """Insert or update a checked definition by slug; the caller commits."""
+    clean = validate(definition) if "fallback_lang" not in definition else definition
+    campaign = session.scalar(select(Campaign).where(Campaign.slug == clean["slug"]))
+    created = campaign is None
+    if campaign is None:
+        campaign = Campaign(slug=clean["slug"])
+        session.add(campaign)
+    for key in ("status", "partner", "goal", "privacy_url", "allowed_origins",
+                "message_lang", "fallback_lang"):  # fmt: skip
+        setattr(campaign, key, clean[key])
+    campaign.updated_at = utcnow()
+    campaign.targets = [
+        Target(position=i, name=t["name"], email=t["email"]) for i, t in enumerate(clean["targets"])
+    ]
+    existing = {t.lang: t for t in campaign.translations}
+    translations = []
+    for position, (lang, texts) in enumerate(clean["translations"].items()):
+        row = existing.get(lang) or CampaignTranslation(lang=lang)
+        row.position = position
+        for field in TEXT_FIELDS:
+            setattr(row, field, texts[field])
+        translations.append(row)
+    campaign.translations = translations
+    return campaign, created
+
+
+def load_files(session: Session, paths: Iterable[str | Path]) -> list[tuple[Campaign, bool]]:
+    """Check every file first, then save them all in one transaction."""
+    definitions = [read_file(path) for path in paths]
+    saved = [save(session, definition) for definition in definitions]
+    session.commit()
+    return saved
+
+
+def find(session: Session, slug: str) -> Campaign | None:
+    return session.scalar(
+        select(Campaign)
+        .where(Campaign.slug == slug)
+        .options(selectinload(Campaign.translations), selectinload(Campaign.targets))
+    )
+
+
+def live_campaigns(session: Session) -> list[Campaign]:
+    return list(
+        session.scalars(
+            select(Campaign)
+            .where(Campaign.status == "live")
+            .order_by(Campaign.updated_at.desc())
+            .options(selectinload(Campaign.translations))
+        )
+    )
+
+
+def count_actions(session: Session, campaign_id: int) -> int:
+    return int(session.scalar(select(func.count()).where(Action.campaign_id == campaign_id)) or 0)
+
+
+def counts(session: Session) -> dict[int, int]:
+    rows = session.execute(select(Action.campaign_id, func.count()).group_by(Action.campaign_id))
+    return {campaign_id: int(n) for campaign_id, n in rows}
+
+
+def text_in(campaign: Campaign, lang: str) -> Text:
+    """The campaign's texts in ``lang``; any empty field comes from the fallback."""
+    by_lang = {t.lang: t for t in campaign.translations}
+    fallback = by_lang.get(campaign.fallback_lang) or campaign.translations[0]
+    chosen = by_lang.get(match(lang, by_lang) or "") or fallback
+    values = {field: getattr(chosen, field) or getattr(fallback, field) for field in TEXT_FIELDS}
+    return Text(lang=chosen.lang, **values)
+
+
+def message_text(campaign: Campaign, lang: str) -> Text:
+    """The texts of the message sent to the targets (``message_lang`` when fixed)."""
+    return text_in(campaign, campaign.message_lang or lang)

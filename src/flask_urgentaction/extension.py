@@ -1,0 +1,100 @@
+"""The Flask extension object and its configuration defaults."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from .ratelimit import RateLimiter
+from .storage import Storage, close_session, default_url
+
+DEFAULTS: dict[str, Any] = {
+    "URGENTACTION_URL_PREFIX": "/actions",
+    "URGENTACTION_DATABASE_URL": None,  # None: a SQLite file in the instance folder
+    "URGENTACTION_SENDER": None,  # None: MAIL_DEFAULT_SENDER
+    "URGENTACTION_DELIVERY": "inline",  # or "worker"
+    "URGENTACTION_ALLOWED_ORIGINS": "*",
+    "URGENTACTION_LANGUAGES": None,  # None: every shipped translation
+    "URGENTACTION_MIN_FILL_SECONDS": 3,
+    "URGENTACTION_TOKEN_MAX_AGE": 7 * 24 * 3600,
+    "URGENTACTION_CHALLENGE_MAX_AGE": 2 * 3600,
+    "URGENTACTION_RATE_LIMIT": "10 per minute",
+    "URGENTACTION_RATE_LIMIT_STORAGE_URI": "memory://",
+    "URGENTACTION_SMTP_TIMEOUT": 30,
+    "URGENTACTION_RETRY_BASE_SECONDS": 60,
+    "URGENTACTION_RETRY_MAX_SECONDS": 6 * 3600,
+    "URGENTACTION_MAX_ATTEMPTS": 12,
+    "URGENTACTION_WORKER_POLL_SECONDS": 5,
+}
+
+
+@dataclass
+class State:
+    """What the extension keeps per app, in ``app.extensions["urgentaction"]``."""
+
+    extension: UrgentAction
+    storage: Storage
+    limiter: RateLimiter
+
+
+class RedactTokens(logging.Filter):
+    """Keep confirm and unsubscribe tokens out of access logs."""
+
+    pattern = re.compile(r"/(confirm|unsubscribe)/[^\s?\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(
+                self.pattern.sub(r"/\1/[token]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = self.pattern.sub(r"/\1/[token]", record.msg)
+        return True
+
+
+class UrgentAction:
+    """Urgent action campaigns for a Flask app.
+
+    ``UrgentAction(app)`` or, with an app factory, ``ua = UrgentAction()`` and
+    later ``ua.init_app(app)``.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        if "urgentaction" in app.extensions:
+            raise RuntimeError("UrgentAction is already registered on this app.")
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        if not app.config.get("SECRET_KEY"):
+            raise RuntimeError("UrgentAction needs SECRET_KEY to sign its tokens.")
+
+        if "mail" not in app.extensions:
+            from flask_mail import Mail
+
+            Mail(app)
+
+        url = app.config["URGENTACTION_DATABASE_URL"] or default_url(app)
+        limiter = RateLimiter(
+            app.config["URGENTACTION_RATE_LIMIT"],
+            app.config["URGENTACTION_RATE_LIMIT_STORAGE_URI"],
+        )
+        app.extensions["urgentaction"] = State(self, Storage(url), limiter)
+        app.teardown_appcontext(close_session)
+
+        from .cli import cli
+        from .views import blueprint
+
+        app.register_blueprint(blueprint, url_prefix=app.config["URGENTACTION_URL_PREFIX"])
+        app.cli.add_command(cli)
+
+        werkzeug_log = logging.getLogger("werkzeug")
+        if not any(isinstance(f, RedactTokens) for f in werkzeug_log.filters):
+            werkzeug_log.addFilter(RedactTokens())

@@ -1,0 +1,189 @@
+"""The action form: one set of rules for the HTML page and the JSON API.
+
+Flask-WTF's CSRF token lives in the session cookie, which a third-party iframe
+may not get. We plug the signed, campaign-bound spam-check token into WTForms'
+CSRF slot instead (``csrf_class``): it is issued with the form, checked before
+any other field, and needs no cookie.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    Field,
+    HiddenField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.csrf.core import CSRF, CSRFTokenField
+from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+
+from . import challenge
+from .countries import country_choices, country_codes
+from .i18n import current_language, gettext, lazy_gettext
+
+# C0 controls, DEL, C1 controls and the Unicode line/paragraph separators:
+# none belongs in a one-line field, and none must reach a mail header.
+ONE_LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# In the message, tabs and line breaks are fine; other controls are not.
+MULTI_LINE_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+
+LIMITS = {"name": 200, "email": 254, "union": 200, "subject": 300, "message": 5000}
+LIMITS |= {"partner": 100, "lang": 35, "challenge_answer": 20}
+
+
+def one_line(form: Any, field: Field) -> None:
+    if field.data and ONE_LINE_FORBIDDEN.search(field.data):
+        raise ValidationError(gettext("Line breaks and control characters are not allowed."))
+
+
+def clean_text(form: Any, field: Field) -> None:
+    if field.data and MULTI_LINE_FORBIDDEN.search(field.data):
+        raise ValidationError(gettext("This text contains characters that are not allowed."))
+
+
+def known_country(form: Any, field: Field) -> None:
+    if field.data and field.data not in country_codes():
+        raise ValidationError(gettext("Please choose a country from the list."))
+
+
+def empty_honeypot(form: Any, field: Field) -> None:
+    if field.data:
+        raise ValidationError(gettext("This field must be left empty."))
+
+
+def length(field_name: str) -> Length:
+    limit = LIMITS[field_name]
+    return Length(
+        max=limit,
+        message=lazy_gettext("Please use at most %(max)d characters.", max=limit),
+    )
+
+
+def required() -> InputRequired:
+    return InputRequired(message=lazy_gettext("This field is required."))
+
+
+def strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+class ChallengeCSRF(CSRF):
+    """The spam-check token in the place of Flask-WTF's session CSRF token.
+
+    ``meta.csrf_context`` is the campaign id the token is bound to.
+    """
+
+    field_class = CSRFTokenField
+
+    def setup_form(self, form: Any) -> list[tuple[str, Any]]:
+        self.campaign_id: int = form.meta.csrf_context
+        self.solved: challenge.Solved | None = None
+        return [(form.meta.csrf_field_name, self.field_class(csrf_impl=self))]
+
+    def generate_csrf_token(self, csrf_token_field: Any) -> str:
+        issued = challenge.issue(self.campaign_id)
+        return issued.token
+
+    def validate_csrf_token(self, form: Any, field: Any) -> None:
+        try:
+            self.solved = challenge.check(
+                self.campaign_id, field.data or "", form.challenge_answer.data or ""
+            )
+        except challenge.ChallengeFailed as exc:
+            raise ValidationError(exc.message) from exc
+
+
+class ActionForm(FlaskForm):  # type: ignore[misc]
+    class Meta:
+        csrf = True
+        csrf_class = ChallengeCSRF
+        csrf_field_name = "challenge_token"
+        locales = False
+
+        def get_translations(self, form: Any) -> None:
+            # Every message is ours and already translated in our domain.
+            return None
+
+    name = StringField(
+        lazy_gettext("Your name"),
+        filters=[strip],
+        validators=[required(), length("name"), one_line],
+    )
+    email = StringField(
+        lazy_gettext("Your email"),
+        filters=[strip],
+        validators=[
+            required(),
+            length("email"),
+            one_line,
+            Email(
+                message=lazy_gettext("Please enter a valid email address."),
+                check_deliverability=False,
+            ),
+        ],
+    )
+    union = StringField(
+        lazy_gettext("Your union (optional)"),
+        filters=[strip],
+        validators=[Optional(), length("union"), one_line],
+    )
+    country = SelectField(
+        lazy_gettext("Your country"),
+        choices=[],
+        validate_choice=False,
+        validators=[required(), known_country],
+    )
+    subject = StringField(
+        lazy_gettext("Subject"),
+        filters=[strip],
+        validators=[Optional(), length("subject"), one_line],
+    )
+    message = TextAreaField(
+        lazy_gettext("Your message"),
+        validators=[Optional(), length("message"), clean_text],
+    )
+    opt_in = BooleanField(lazy_gettext("Send me future urgent action alerts"))
+    challenge_answer = StringField(
+        lazy_gettext("Spam check"),
+        filters=[strip],
+        validators=[length("challenge_answer")],
+    )
+    hp = StringField(
+        lazy_gettext("Leave this field empty"),
+        validators=[length("partner"), empty_honeypot],
+    )
+    lang = HiddenField(validators=[Optional(), length("lang"), one_line])
+    partner = HiddenField(filters=[strip], validators=[Optional(), length("partner"), one_line])
+
+    def __init__(self, *args: Any, campaign_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, meta={"csrf_context": campaign_id}, **kwargs)
+        lang = current_language()
+        self.country.choices = [("", gettext("Choose your country")), *list(country_choices(lang))]
+
+    @property
+    def solved(self) -> challenge.Solved | None:
+        """The answered challenge, once :meth:`validate` has passed it."""
+        impl: ChallengeCSRF = self._csrf
+        return impl.solved
+
+    @property
+    def challenge(self) -> challenge.Challenge:
+        """The fresh challenge this form shows (a new one on every render)."""
+        token = self.challenge_token.current_token
+        found = challenge.read(token)
+        assert found is not None
+        return found
+
+    def error_map(self) -> dict[str, list[str]]:
+        """Errors by field name; every spam-check failure under ``challenge``."""
+        errors: dict[str, list[str]] = {}
+        for name, messages in self.errors.items():
+            key = "challenge" if name in ("challenge_token", "challenge_answer") else name
+            errors.setdefault(str(key), []).extend(str(m) for m in messages)
+        return errors

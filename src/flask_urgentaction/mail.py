@@ -1,0 +1,135 @@
+"""Composing outgoing mail as outbox rows, from .txt and .html template pairs.
+
+Nothing is sent here: every message is stored first and the sender
+(:mod:`.outbox`) delivers it. Supporter input reaches only two headers, the
+display name in ``From:`` and ``Reply-To:``, and both refuse CR, LF and NUL.
+"""
+
+from __future__ import annotations
+
+from email.utils import make_msgid, parseaddr
+from typing import Any
+
+from flask import current_app, render_template, url_for
+
+from .campaigns import text_in
+from .countries import country_name
+from .i18n import gettext, template_helpers, use_language
+from .models import Action, Campaign, Consent, OutboxMessage, Subscriber
+from .tokens import Purpose, sign
+
+HEADER_FORBIDDEN = ("\r", "\n", "\0")
+
+
+class HeaderInjection(ValueError):
+    pass
+
+
+def header_safe(value: str) -> str:
+    if any(char in value for char in HEADER_FORBIDDEN):
+        raise HeaderInjection("CR, LF or NUL in a header value")
+    return value
+
+
+def sender() -> tuple[str, str]:
+    """The configured sender as (display name, address)."""
+    config = current_app.config
+    configured = config["URGENTACTION_SENDER"] or config.get("MAIL_DEFAULT_SENDER")
+    if isinstance(configured, tuple):
+        return str(configured[0]), str(configured[1])
+    if not configured:
+        raise RuntimeError("Set URGENTACTION_SENDER or MAIL_DEFAULT_SENDER.")
+    name, address = parseaddr(str(configured))
+    return name, address
+
+
+def _new_message_id() -> str:
+    domain = sender()[1].rpartition("@")[2] or None
+    return make_msgid(domain=domain)
+
+
+def _render(name: str, **context: Any) -> tuple[str, str]:
+    context |= template_helpers()
+    text = render_template(f"urgentaction/mail/{name}.txt", **context)
+    html = render_template(f"urgentaction/mail/{name}.html", **context)
+    return text, html
+
+
+def target_message(campaign: Campaign, action: Action) -> OutboxMessage:
+    """The supporter's message to the campaign's targets."""
+    site_name, address = sender()
+    via = site_name or campaign.partner or address
+    display = gettext("%(name)s via %(site)s", name=header_safe(action.name), site=via)
+    with use_language(action.lang):
+        country = country_name(action.country, action.lang) if action.country else ""
+        text, html = _render("target", campaign=campaign, action=action, country=country)
+    return OutboxMessage(
+        kind="target",
+        dedupe_key=f"target:{action.id}",
+        message_id=_new_message_id(),
+        action_id=action.id,
+        sender=[header_safe(display), address],
+        recipients=[[t.name, t.email] for t in campaign.targets],
+        reply_to=[header_safe(action.name), header_safe(action.email)],
+        subject=header_safe(action.subject),
+        text_body=text,
+        html_body=html,
+        headers={},
+    )
+
+
+def confirm_message(campaign: Campaign, subscriber: Subscriber, consent: Consent) -> OutboxMessage:
+    """The opt-in confirmation, in the language the supporter used."""
+    token = sign(Purpose.CONFIRM, {"s": subscriber.id, "c": consent.id})
+    with use_language(subscriber.lang):
+        link = url_for("urgentaction.confirm", token=token, _external=True)
+        subject = gettext("Please confirm: urgent action alerts")
+        text, html = _render(
+            "confirm", campaign=campaign, subscriber=subscriber, link=link,
+            title=text_in(campaign, subscriber.lang).title,
+        )  # fmt: skip
+    return OutboxMessage(
+        kind="confirm",
+        message_id=_new_message_id(),
+        subscriber_id=subscriber.id,
+        sender=list(sender()),
+        recipients=[[header_safe(subscriber.name), header_safe(subscriber.email)]],
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        headers={},
+    )
+
+
+def unsubscribe_link(subscriber: Subscriber) -> str:
+    token = sign(Purpose.UNSUBSCRIBE, {"s": subscriber.id})
+    return url_for("urgentaction.unsubscribe", token=token, _external=True)
+
+
+def alert_message(campaign: Campaign, subscriber: Subscriber) -> OutboxMessage:
+    """A new campaign announced to a confirmed subscriber, in their language."""
+    with use_language(subscriber.lang):
+        texts = text_in(campaign, subscriber.lang)
+        link = url_for("urgentaction.campaign", slug=campaign.slug, lang=texts.lang, _external=True)
+        unsubscribe = unsubscribe_link(subscriber)
+        subject = gettext("Urgent action: %(title)s", title=texts.title)
+        text, html = _render(
+            "alert", campaign=campaign, texts=texts, link=link, unsubscribe=unsubscribe,
+            subscriber=subscriber,
+        )  # fmt: skip
+    return OutboxMessage(
+        kind="alert",
+        dedupe_key=f"alert:{campaign.id}:{subscriber.id}",
+        message_id=_new_message_id(),
+        subscriber_id=subscriber.id,
+        sender=list(sender()),
+        recipients=[[header_safe(subscriber.name), header_safe(subscriber.email)]],
+        subject=header_safe(" ".join(subject.split())),
+        text_body=text,
+        html_body=html,
+        # RFC 8058: one click in the mail client unsubscribes, by POST.
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )

@@ -1,0 +1,118 @@
+"""The database engine per app, sessions, and bringing the schema up to date."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
+VERSION_TABLE = "ua_alembic_version"
+
+_upgrade_lock = threading.Lock()
+
+
+class Storage:
+    """One engine and session factory for one app."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.ready = False
+
+    def ensure_schema(self) -> None:
+        """Create or migrate the schema once per process, on first use."""
+        if self.ready:
+            return
+        with _upgrade_lock:
+            if not self.ready:
+                upgrade(self.engine)
+                self.ready = True
+
+
+def make_engine(url: str) -> Engine:
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        options = {"connect_args": {"timeout": 30}}
+    engine = create_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # Cascades need foreign keys on; WAL lets pages read while the sender writes.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def default_url(app: Flask) -> str:
+    os.makedirs(app.instance_path, exist_ok=True)
+    return "sqlite:///" + os.path.join(app.instance_path, "urgentaction.sqlite3")
+
+
+def alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS_DIR)
+    config.set_main_option("version_table", VERSION_TABLE)
+    return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return None
+        row = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).first()
+        return str(row[0]) if row else None
+
+
+def head_revision(engine: Engine) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the migrations up to ``revision`` (alembic is imported only when needed)."""
+    if revision == "head" and current_revision(engine) == head_revision(engine):
+        return
+    from alembic import command
+
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several nodes may start at once; one migrates, the others wait.
+            connection.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def get_storage() -> Storage:
+    state = current_app.extensions["urgentaction"]
+    storage: Storage = state.storage
+    storage.ensure_schema()
+    return storage
+
+
+def get_session() -> Session:
+    """The session for this app context, closed when the context ends."""
+    session: Session | None = g.get("_urgentaction_session")
+    if session is None:
+        session = get_storage().sessions()
+        g._urgentaction_session = session
+    return session
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    session: Session | None = g.pop("_urgentaction_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,266 @@
+"""The JSON API for the widget and other clients; no cookies anywhere.
+
+Answers carry CORS headers for allowed origins only. A page on an origin that
+is not allowed still gets a readable 403 on GET, so the widget can say why it
+cannot work there; on POST it gets a 403 without CORS headers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request, send_from_directory, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response
+
+from ..actions import AlreadyActed, ChallengeReused, take_action
+from ..campaigns import count_actions, find, text_in
+from ..challenge import issue
+from ..countries import country_choices
+from ..forms import ActionForm
+from ..i18n import gettext, text_direction
+from ..markdown import render_markdown
+from ..models import Campaign
+from ..openapi import openapi_document
+from ..origins import is_allowed, request_origin
+from ..storage import get_session
+from .common import (
+    campaign_language,
+    choose_language,
+    count_text,
+    deliver_inline,
+    share_links,
+    site_languages,
+)
+
+api = Blueprint("api", __name__)
+
+STRING_FIELDS = ("name", "email", "union", "country", "subject", "message", "lang",
+                 "challenge_token", "challenge_answer", "hp", "partner")  # fmt: skip
+
+
+def _cors(response: Response, campaign: Campaign | None) -> Response:
+    origin = request_origin()
+    if origin and is_allowed(origin, campaign):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Max-Age"] = "600"
+    response.vary.add("Origin")
+    return response
+
+
+def _answer(body: dict[str, Any], status: int, campaign: Campaign | None = None,
+            cors: bool = True) -> Response:  # fmt: skip
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return _cors(response, campaign) if cors else response
+
+
+def _error(message: str, status: int, campaign: Campaign | None = None,
+           cors: bool = True) -> Response:  # fmt: skip
+    return _answer({"error": message}, status, campaign, cors)
+
+
+def _public_campaign(slug: str) -> Campaign | None:
+    campaign = find(get_session(), slug)
+    return None if campaign is None or campaign.status == "draft" else campaign
+
+
+def _no_campaign() -> Response:
+    choose_language(site_languages(), "en")
+    return _error(gettext("There is no such campaign, or it is not public yet."), 404)
+
+
+def _origin_refused() -> str:
+    return gettext("This campaign cannot be embedded on this website.")
+
+
+def labels() -> dict[str, str]:
+    """Every text the widget shows, so the script carries no dictionaries."""
+    return {
+        "name": gettext("Your name"),
+        "email": gettext("Your email"),
+        "union": gettext("Your union (optional)"),
+        "union_help": gettext(
+            "Union membership is sensitive personal data. Leave this empty if you prefer."
+        ),
+        "country": gettext("Your country"),
+        "country_choose": gettext("Choose your country"),
+        "subject": gettext("Subject"),
+        "message": gettext("Your message"),
+        "opt_in": gettext(
+            "Send me future urgent action alerts. I can unsubscribe at any time "
+            "with the link in every alert."
+        ),
+        "submit": gettext("Send the message"),
+        "sending": gettext("Sending…"),
+        "privacy": gettext("Privacy statement"),
+        "read_more": gettext("Read more"),
+        "thanks_title": gettext("Thank you!"),
+        "thanks_text": gettext("Your message is on its way to the targets."),
+        "opt_in_pending": gettext(
+            "Please check your inbox: we sent you a link to confirm the alerts."
+        ),
+        "share": gettext("Share this action"),
+        "error_generic": gettext("Something went wrong. Please try again."),
+        "error_offline": gettext(
+            "The message could not be sent: you seem to be offline. Please try again."
+        ),
+        "error_closed": gettext("This campaign is closed. Thank you for your support."),
+        "error_rate_limited": gettext(
+            "Too many messages from your connection. Please try again in a minute."
+        ),
+        "error_duplicate": gettext("You have already sent this message. Thank you!"),
+        "error_origin": _origin_refused(),
+        "required": gettext("This field is required."),
+        "honeypot": gettext("Leave this field empty"),
+    }
+
+
+@api.route("/campaigns/<slug>", methods=["GET"])
+def campaign(slug: str) -> Response:
+    found = _public_campaign(slug)
+    if found is None:
+        return _no_campaign()
+    lang = campaign_language(found, request.args.get("lang", ""))
+    origin = request_origin()
+    if origin and not is_allowed(origin, found):
+        response = _error(_origin_refused(), 403, cors=False)
+        # Readable on purpose: the widget shows this instead of failing silently.
+        response.headers["Access-Control-Allow-Origin"] = origin
+        return response
+    texts = text_in(found, lang)
+    message = text_in(found, found.message_lang or lang)
+    count = count_actions(get_session(), found.id)
+    url = url_for("urgentaction.campaign", slug=slug, lang=texts.lang, _external=True)
+    body = {
+        "slug": found.slug,
+        "lang": texts.lang,
+        "dir": text_direction(texts.lang),
+        "languages": found.languages,
+        "status": found.status,
+        "title": texts.title,
+        "summary": texts.summary,
+        "body_html": str(render_markdown(texts.body)),
+        "partner": found.partner,
+        "url": url,
+        "targets": [{"name": t.name} for t in found.targets],
+        "subject": message.subject or message.title,
+        "message": message.message,
+        "message_lang": message.lang,
+        "count": count,
+        "count_text": count_text(count, texts.lang),
+        "goal": found.goal,
+        "privacy_url": found.privacy_url,
+        "challenge": issue(found.id).as_json(),
+        "countries": [list(pair) for pair in country_choices(texts.lang)],
+        "share": share_links(url, texts.title),
+        "labels": labels(),
+    }
+    return _answer(body, 200, found)
+
+
+@api.route("/campaigns/<slug>", methods=["OPTIONS"])
+@api.route("/campaigns/<slug>/actions", methods=["OPTIONS"])
+def preflight(slug: str) -> Response:
+    found = _public_campaign(slug)
+    origin = request_origin()
+    if not origin or not is_allowed(origin, found):
+        return Response(status=403)
+    response = Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    return _cors(response, found)
+
+
+def _type_errors(body: dict[str, Any]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for key in STRING_FIELDS:
+        if key in body and body[key] is not None and not isinstance(body[key], str):
+            errors["challenge" if key.startswith("challenge") else key] = [gettext("Must be text.")]
+    if "opt_in" in body and not isinstance(body["opt_in"], bool | None):
+        errors["opt_in"] = [gettext("Must be true or false.")]
+    return errors
+
+
+@api.route("/campaigns/<slug>/actions", methods=["POST"])
+def take(slug: str) -> Response:
+    found = _public_campaign(slug)
+    if found is None:
+        return _no_campaign()
+    body = request.get_json(silent=True)
+    wanted = body.get("lang") if isinstance(body, dict) else None
+    lang = campaign_language(found, wanted if isinstance(wanted, str) else "")
+    origin = request_origin()
+    if origin and not is_allowed(origin, found):
+        return _error(_origin_refused(), 403, cors=False)
+    if found.status == "closed":
+        return _error(gettext("This campaign is closed. Thank you for your support."), 410,
+                      found)  # fmt: skip
+    wait = current_app.extensions["urgentaction"].limiter.hit()
+    if wait is not None:
+        response = _error(
+            gettext("Too many messages from your connection. Please try again in a minute."),
+            429, found,
+        )  # fmt: skip
+        response.headers["Retry-After"] = str(wait)
+        return response
+    if not isinstance(body, dict):
+        return _error(gettext("The request body must be a JSON object."), 400, found)
+    errors = _type_errors(body)
+    if errors:
+        return _answer({"errors": errors}, 422, found)
+    formdata = MultiDict({k: body[k] for k in STRING_FIELDS if isinstance(body.get(k), str)})
+    if body.get("opt_in"):
+        formdata["opt_in"] = "y"
+    formdata["lang"] = lang
+    form = ActionForm(campaign_id=found.id, formdata=formdata)
+    if not form.validate():
+        return _invalid(form, found)
+    try:
+        taken = take_action(found, form, lang, origin)
+    except AlreadyActed as exc:
+        return _answer(
+            {"error": gettext("You have already sent this message. Thank you!"),
+             "count": exc.count}, 409, found,
+        )  # fmt: skip
+    except ChallengeReused:
+        form.challenge_token.errors = [gettext("This spam check was already used.")]
+        return _invalid(form, found)
+    deliver_inline(taken)
+    body = {
+        "status": "ok",
+        "count": taken.count,
+        "count_text": count_text(taken.count, lang),
+        "opt_in_pending": taken.opt_in_pending,
+    }
+    return _answer(body, 201, found)
+
+
+def _invalid(form: ActionForm, campaign: Campaign) -> Response:
+    errors = form.error_map()
+    body: dict[str, Any] = {"errors": errors}
+    if "challenge" in errors:
+        # A fresh challenge to retry with, so the widget need not reload.
+        body["challenge"] = form.challenge.as_json()
+    return _answer(body, 422, campaign)
+
+
+@api.route("/openapi.json")
+def openapi() -> Response:
+    base = url_for("urgentaction.api.openapi", _external=True).rsplit("/", 1)[0]
+    response = jsonify(openapi_document(base))
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def widget() -> Response:
+    """The embed script, cacheable; webmasters link it from any site."""
+    static = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
+    if not os.path.exists(os.path.join(static, "widget.js")):
+        raise NotFound()
+    response = send_from_directory(static, "widget.js", max_age=3600)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response

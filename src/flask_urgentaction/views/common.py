@@ -1,0 +1,190 @@
+"""What the page, embed and API views share: loading, language, rendering, posting."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from babel.numbers import format_decimal
+from flask import Blueprint, abort, current_app, render_template, url_for
+from werkzeug.wrappers import Response
+
+from .. import outbox
+from ..actions import AlreadyActed, ChallengeReused, Taken, opt_in_text, take_action
+from ..campaigns import Text, count_actions, find, text_in
+from ..forms import ActionForm
+from ..i18n import (
+    gettext,
+    language_name,
+    negotiate,
+    ngettext,
+    set_language,
+    shipped_languages,
+    template_helpers,
+    text_direction,
+)
+from ..markdown import render_markdown
+from ..models import Campaign
+from ..origins import form_post_allowed, request_origin
+from ..storage import get_session
+
+blueprint = Blueprint(
+    "urgentaction",
+    __name__.rpartition(".views")[0],
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+
+def site_languages() -> list[str]:
+    configured = current_app.config["URGENTACTION_LANGUAGES"]
+    return list(configured) if configured else shipped_languages()
+
+
+def load_campaign(slug: str) -> Campaign:
+    """A live or closed campaign, else 404 (drafts are not public)."""
+    campaign = find(get_session(), slug)
+    if campaign is None or campaign.status == "draft":
+        abort(404)
+    return campaign
+
+
+def choose_language(offered: list[str], fallback: str) -> str:
+    lang = negotiate(offered, fallback)
+    set_language(lang)
+    return lang
+
+
+def campaign_language(campaign: Campaign, wanted: str = "") -> str:
+    if wanted:
+        from ..i18n import match
+
+        chosen = match(wanted, campaign.languages)
+        if chosen:
+            set_language(chosen)
+            return chosen
+    return choose_language(campaign.languages, campaign.fallback_lang)
+
+
+def count_text(count: int, lang: str) -> str:
+    return ngettext(
+        "%(num)s message sent",
+        "%(num)s messages sent",
+        count,
+        num=format_decimal(count, locale=lang.replace("-", "_")),
+    )
+
+
+def share_links(url: str, title: str) -> list[dict[str, str]]:
+    text = quote(f"{title} {url}")
+    return [
+        {
+            "name": gettext("Email"),
+            "url": f"mailto:?subject={quote(title)}&body={quote(url)}",
+        },
+        {"name": "WhatsApp", "url": f"https://wa.me/?text={text}"},
+        {
+            "name": "Telegram",
+            "url": f"https://t.me/share/url?url={quote(url)}&text={quote(title)}",
+        },
+        {
+            "name": "Facebook",
+            "url": f"https://www.facebook.com/sharer/sharer.php?u={quote(url)}",
+        },
+        {"name": "X", "url": f"https://x.com/intent/post?text={text}"},
+    ]
+
+
+def aria(
+    field: Any, help: str = "", errors: list[str] | None = None, **attrs: Any
+) -> dict[str, Any]:
+    """A field's HTML attributes, with its help and errors tied to it for screen readers."""
+    errors = field.errors if errors is None else errors
+    described = [f"{field.id}-help"] if help else []
+    if errors:
+        described.append(f"{field.id}-error")
+        attrs["aria-invalid"] = "true"
+    if described:
+        attrs["aria-describedby"] = " ".join(described)
+    return {key: value for key, value in attrs.items() if value}
+
+
+def render(template: str, lang: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    """Render one of our templates with the translation helpers and page language."""
+    context |= template_helpers()
+    html = render_template(
+        f"urgentaction/{template}",
+        lang=lang,
+        dir=text_direction(lang),
+        language_name=language_name,
+        aria=aria,
+        render_markdown=render_markdown,
+        opt_in_text=opt_in_text(),
+        **context,
+    )
+    return html, status
+
+
+def new_form(campaign: Campaign, texts: Text) -> ActionForm:
+    form = ActionForm(campaign_id=campaign.id, formdata=None)
+    form.subject.data = texts.subject or texts.title
+    form.message.data = texts.message
+    form.lang.data = texts.lang
+    return form
+
+
+def submit_form(
+    campaign: Campaign, lang: str, template: str, thanks_endpoint: str, **context: Any
+) -> Response | tuple[str, int]:
+    """Handle a form POST from the page or the embed: store, send, redirect."""
+    texts = text_in(campaign, lang)
+    if not form_post_allowed(campaign):
+        abort(403)
+    if campaign.status == "closed":
+        return render(template, lang, 410, campaign=campaign, texts=texts, form=None,
+                      count=count_actions(get_session(), campaign.id), **context)  # fmt: skip
+    form = ActionForm(campaign_id=campaign.id)
+    notice = ""
+    status = 422
+    wait = current_app.extensions["urgentaction"].limiter.hit()
+    if wait is not None:
+        notice = gettext("Too many messages from your connection. Please try again in a minute.")
+        status = 429
+    elif form.validate():
+        try:
+            taken = take_action(campaign, form, lang, request_origin())
+        except AlreadyActed:
+            notice = gettext("You have already sent this message. Thank you!")
+            status = 409
+        except ChallengeReused:
+            form.challenge_token.errors = [gettext("This spam check was already used.")]
+        else:
+            deliver_inline(taken)
+            return Response(
+                status=303,
+                headers={"Location": url_for(
+                    thanks_endpoint, slug=campaign.slug, lang=lang,
+                    optin=int(taken.opt_in_pending),
+                )},
+            )  # fmt: skip
+    html, code = render(
+        template, lang, status, campaign=campaign, texts=texts, form=form,
+        notice=notice, count=count_actions(get_session(), campaign.id), **context,
+    )  # fmt: skip
+    if status == 429:
+        return Response(html, status=code, headers={"Retry-After": str(wait)})
+    return html, code
+
+
+def deliver_inline(taken: Taken) -> None:
+    """With inline delivery, send the action's mail now; failures stay queued."""
+    if current_app.config["URGENTACTION_DELIVERY"] == "inline":
+        outbox.deliver(taken.outbox_ids)
+
+
+def content_policy(frame_ancestors: str) -> str:
+    return (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+        f"base-uri 'none'; form-action 'self'; frame-ancestors {frame_ancestors}"
+    )

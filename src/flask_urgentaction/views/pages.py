@@ -1,0 +1,127 @@
+"""Pages for supporters: the list, a campaign and its form, thanks, confirm, unsubscribe."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request, url_for
+from werkzeug.wrappers import Response
+
+from ..campaigns import count_actions, counts, live_campaigns, text_in
+from ..i18n import gettext
+from ..storage import get_session
+from ..subscriptions import Outcome, confirm, subscriber_for, unsubscribe
+from ..tokens import Purpose, TokenError
+from .common import (
+    campaign_language,
+    choose_language,
+    content_policy,
+    count_text,
+    load_campaign,
+    new_form,
+    render,
+    share_links,
+    site_languages,
+    submit_form,
+)
+
+
+def register_pages(bp: Blueprint) -> None:
+    bp.add_url_rule("/", "index", index)
+    bp.add_url_rule("/<slug>", "campaign", campaign_page, methods=["GET", "POST"])
+    bp.add_url_rule("/<slug>/thanks", "thanks", thanks)
+    bp.add_url_rule("/confirm/<token>", "confirm", confirm_page, methods=["GET", "POST"])
+    bp.add_url_rule(
+        "/unsubscribe/<token>", "unsubscribe", unsubscribe_page, methods=["GET", "POST"]
+    )
+    bp.after_request(security_headers)
+    bp.register_error_handler(404, not_found)
+    bp.register_error_handler(403, forbidden)
+
+
+def index() -> tuple[str, int]:
+    lang = choose_language(site_languages(), "en")
+    session = get_session()
+    by_id = counts(session)
+    items = [
+        {"campaign": c, "texts": text_in(c, lang), "count": by_id.get(c.id, 0)}
+        for c in live_campaigns(session)
+    ]
+    return render("index.html", lang, items=items, count_text=count_text,
+                  languages=site_languages())  # fmt: skip
+
+
+def campaign_page(slug: str) -> Response | tuple[str, int]:
+    campaign = load_campaign(slug)
+    lang = campaign_language(campaign, request.form.get("lang", ""))
+    if request.method == "POST":
+        return submit_form(campaign, lang, "campaign.html", "urgentaction.thanks",
+                           count_text=count_text)  # fmt: skip
+    texts = text_in(campaign, lang)
+    form = new_form(campaign, texts) if campaign.status == "live" else None
+    count = count_actions(get_session(), campaign.id)
+    status = 200 if campaign.status == "live" else 410
+    return render("campaign.html", lang, status, campaign=campaign, texts=texts,
+                  form=form, count=count, count_text=count_text)  # fmt: skip
+
+
+def thanks(slug: str) -> tuple[str, int]:
+    campaign = load_campaign(slug)
+    lang = campaign_language(campaign)
+    texts = text_in(campaign, lang)
+    url = url_for("urgentaction.campaign", slug=slug, _external=True)
+    return render(
+        "thanks.html", lang, campaign=campaign, texts=texts,
+        count=count_actions(get_session(), campaign.id), count_text=count_text,
+        opt_in_pending=request.args.get("optin") == "1",
+        share=share_links(url, texts.title),
+    )  # fmt: skip
+
+
+def _link_page(purpose: Purpose, token: str, template: str) -> tuple[str, int]:
+    """GET shows a button (scanners prefetch links); POST does the change."""
+    lang = choose_language(site_languages(), "en")
+    try:
+        subscriber, _consent = subscriber_for(purpose, token)
+    except TokenError as exc:
+        return render(template, lang, 400 if not exc.expired else 410,
+                      state="expired" if exc.expired else "invalid")  # fmt: skip
+    lang = choose_language([subscriber.lang, *site_languages()], subscriber.lang)
+    if request.method == "GET":
+        return render(template, lang, state="ask")
+    change = confirm if purpose is Purpose.CONFIRM else unsubscribe
+    try:
+        outcome = change(token)
+    except TokenError as exc:
+        return render(template, lang, 410 if exc.expired else 400,
+                      state="expired" if exc.expired else "invalid")  # fmt: skip
+    return render(template, lang, state="done" if outcome is Outcome.DONE else "already")
+
+
+def confirm_page(token: str) -> tuple[str, int]:
+    return _link_page(Purpose.CONFIRM, token, "confirm.html")
+
+
+def unsubscribe_page(token: str) -> tuple[str, int]:
+    return _link_page(Purpose.UNSUBSCRIBE, token, "unsubscribe.html")
+
+
+def security_headers(response: Response) -> Response:
+    """No outside assets, no inline script; tokens in URLs go nowhere else."""
+    if response.mimetype != "text/html":
+        return response
+    # The embed sets its own policy, with the campaign's frame-ancestors.
+    response.headers.setdefault("Content-Security-Policy", content_policy("'self'"))
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+def not_found(_error: Exception) -> tuple[str, int]:
+    lang = choose_language(site_languages(), "en")
+    return render("message.html", lang, 404, title=gettext("Not found"),
+                  text=gettext("There is no such campaign, or it is not public yet."))  # fmt: skip
+
+
+def forbidden(_error: Exception) -> tuple[str, int]:
+    lang = choose_language(site_languages(), "en")
+    return render("message.html", lang, 403, title=gettext("Not allowed"),
+                  text=gettext("This form cannot be sent from that website."))  # fmt: skip

@@ -1,0 +1,29 @@
+// Minify src/widget.js into the file the Flask extension serves.
+// `node build.mjs --check` rebuilds in memory and fails if the served file is stale.
+import { buildSync } from 'esbuild';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const out = new URL('../src/flask_urgentaction/static/widget.js', import.meta.url);
+const { outputFiles } = buildSync({
+  entryPoints: [new URL('src/widget.js', import.meta.url).pathname],
+  minify: true,
+  target: 'es2017',
+  charset: 'utf8',
+  legalComments: 'none',
+  banner: { js: '/*! flask-urgentaction widget | BSD-3-Clause */' },
+  write: false,
+});
+const code = outputFiles[0].contents;
+
+if (process.argv.includes('--check')) {
+  let old = null;
+  try { old = readFileSync(out); } catch {}
+  if (!old || !old.equals(Buffer.from(code))) {
+    console.error('static/widget.js is stale: run `npm run build` in widget/');
+    process.exit(1);
+  }
+  console.log('static/widget.js is up to date');
+} else {
+  writeFileSync(out, code);
+  console.log(`wrote ${out.pathname} (${code.length} bytes)`);
+}
