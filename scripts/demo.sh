@@ -51,10 +51,23 @@ EOF
 # it ends (Ctrl-C, an error, the web server stopping).
 pids=()
 cleanup() {
+    trap - INT TERM
+    local pid
     for pid in ${pids[@]+"${pids[@]}"}; do
         kill "$pid" 2>/dev/null || true
     done
-    wait 2>/dev/null || true
+    # Give them a few seconds to finish what they are doing, then insist.
+    for _ in $(seq 50); do
+        alive=0
+        for pid in ${pids[@]+"${pids[@]}"}; do
+            kill -0 "$pid" 2>/dev/null && alive=1
+        done
+        [ "$alive" -eq 0 ] && break
+        sleep 0.1
+    done
+    for pid in ${pids[@]+"${pids[@]}"}; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -95,4 +108,8 @@ cat <<EOF
 
 EOF
 
-"${FLASK[@]}" run --port "$PORT"
+# In the background and waited for, so a signal to this script alone (not just
+# Ctrl-C, which reaches every process) still runs the cleanup at once.
+"${FLASK[@]}" run --port "$PORT" &
+pids+=("$!")
+wait "$!"

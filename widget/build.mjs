@@ -1,9 +1,12 @@
 // Minify src/widget.js into the file the Flask extension serves.
-// `node build.mjs --check` rebuilds in memory and fails if the served file is stale.
+// `node build.mjs --check` rebuilds in memory and fails if the served file is stale;
+// `node build.mjs --out FILE` writes the build elsewhere (the Python test compares it).
 import { buildSync } from 'esbuild';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-const out = new URL('../src/flask_urgentaction/static/widget.js', import.meta.url);
+const served = new URL('../src/flask_urgentaction/static/widget.js', import.meta.url).pathname;
+const at = process.argv.indexOf('--out');
+const out = at > 0 && process.argv[at + 1] ? process.argv[at + 1] : served;
 const { outputFiles } = buildSync({
   entryPoints: [new URL('src/widget.js', import.meta.url).pathname],
   minify: true,
@@ -25,5 +28,5 @@ if (process.argv.includes('--check')) {
   console.log('static/widget.js is up to date');
 } else {
   writeFileSync(out, code);
-  console.log(`wrote ${out.pathname} (${code.length} bytes)`);
+  console.log(`wrote ${out} (${code.length} bytes)`);
 }

@@ -44,7 +44,6 @@ HERE = Path(__file__).resolve().parent
 DEMO_SECRET_KEY = "demo-only-insecure-key-do-not-use-in-production"
 
 # Written by mailcatcher.py at the top of every stored message.
-ENVELOPE_FROM = "X-Envelope-From"
 ENVELOPE_TO = "X-Envelope-To"
 
 
@@ -83,10 +82,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     UrgentAction(app)
 
+    app.register_blueprint(site)
     app.register_blueprint(mailbox)
-    app.add_url_rule("/", "home", home)
-    app.add_url_rule("/embed-demo", "embed_demo", embed_demo)
-    app.context_processor(_navigation)
     return app
 
 
@@ -100,36 +97,50 @@ def _navigation() -> dict[str, Any]:
     return {"actions_url": _actions_url()}
 
 
-def _demo_slugs() -> list[str]:
-    """Return the slugs of the sample campaigns, for the embed page."""
-    slugs = []
+# The demo's own pages. Its template context is added per blueprint, not for the
+# whole app: the extension renders mail templates outside any request.
+site = Blueprint("site", __name__)
+site.context_processor(_navigation)
+
+
+def _demo_campaigns() -> list[tuple[str, str]]:
+    """Return the sample campaigns' slugs and English titles, for the embed page."""
+    campaigns = []
     for path in sorted(Path(current_app.config["DEMO_CAMPAIGNS_DIR"]).glob("*.toml")):
         with path.open("rb") as file:
-            slugs.append(str(tomllib.load(file)["slug"]))
-    return slugs
+            data = tomllib.load(file)
+        title = data.get("translations", {}).get("en", {}).get("title", data["slug"])
+        campaigns.append((str(data["slug"]), str(title)))
+    return campaigns
 
 
+@site.get("/")
 def home() -> str:
     return render_template("demo/home.html")
 
 
+@site.get("/embed-demo")
 def embed_demo() -> str:
-    slugs = _demo_slugs() or ["example-mine-strike"]
+    campaigns = _demo_campaigns() or [("example-mine-strike", "Urgent action")]
     # The snippets a webmaster copies carry absolute URLs; the live copies on
     # this page are the same markup.
-    base = request.host_url.rstrip("/") + _actions_url()
+    origin = request.host_url.rstrip("/")
+    base = origin + _actions_url()
     return render_template(
         "demo/embed_demo.html",
-        widget_slug=slugs[-1],
-        iframe_slug=slugs[0],
+        widget_slug=campaigns[-1][0],
+        iframe_slug=campaigns[0][0],
+        iframe_title=campaigns[0][1],
         widget_src=base + "widget.js",
         embed_base=base,
+        server_origin=origin,
     )
 
 
 # --- The mailbox: what the local mail catcher received ---------------------
 
 mailbox = Blueprint("mailbox", __name__, url_prefix="/mailbox")
+mailbox.context_processor(_navigation)
 
 _NAME = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)-\d+\.eml$")
 
@@ -162,9 +173,7 @@ def _message_names() -> list[str]:
 def _received(name: str, path: Path) -> datetime:
     match = _NAME.match(name)
     if match:
-        return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%fZ").replace(
-            tzinfo=UTC
-        )
+        return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
@@ -226,9 +235,7 @@ def linkify(text: str) -> Markup:
         if not url.split("://", 1)[1]:
             continue
         pieces.append(escape(text[position : match.start()]))
-        pieces.append(
-            Markup('<a href="{0}" rel="noopener noreferrer">{0}</a>').format(url)
-        )
+        pieces.append(Markup('<a href="{0}" rel="noopener noreferrer">{0}</a>').format(url))
         position = match.start() + len(url)
     pieces.append(escape(text[position:]))
     return Markup("").join(pieces)
@@ -251,9 +258,7 @@ def _lock_down(response: Response) -> Response:
 @mailbox.get("/")
 def index() -> str:
     summaries = [_summary(name) for name in _message_names()]
-    return render_template(
-        "demo/mailbox/index.html", messages=summaries, directory=_mailbox_dir()
-    )
+    return render_template("demo/mailbox/index.html", messages=summaries, directory=_mailbox_dir())
 
 
 def _load(name: str) -> bytes:
@@ -262,6 +267,15 @@ def _load(name: str) -> bytes:
     if name not in _message_names():
         abort(404)
     return (_mailbox_dir() / name).read_bytes()
+
+
+_DOCTYPE = re.compile(r"^\s*(<!doctype[^>]*>)?", re.IGNORECASE)
+
+
+def _open_links_in_new_tab(html: str) -> str:
+    """Make links in the mail open in a new tab, not inside the small frame."""
+    # After the doctype, if any: before it, the page would render in quirks mode.
+    return _DOCTYPE.sub(lambda m: (m.group(1) or "") + '<base target="_blank">', html, 1)
 
 
 @mailbox.get("/<name>")
@@ -277,8 +291,7 @@ def message(name: str) -> str:
         summary=_summary(name),
         headers=[(key, str(value)) for key, value in parsed.items()],
         text=_text_of(text_part) if text_part is not None else None,
-        # Links in the mail open in a new tab instead of inside the small frame.
-        html_document=None if html is None else '<base target="_blank">' + html,
+        html_document=None if html is None else _open_links_in_new_tab(html),
         parts=[part.get_content_type() for part in parsed.walk()],
     )
 

@@ -19,10 +19,8 @@ import itertools
 import os
 import signal
 import sys
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -31,6 +29,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 ENVELOPE_FROM = "X-Envelope-From"
 ENVELOPE_TO = "X-Envelope-To"
 
+# SIGINT is Ctrl-C; SIGTERM is what the demo script sends when it ends.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
 
 class MaildirHandler:
     """An aiosmtpd handler that writes each message to a file in one directory."""
@@ -38,20 +39,17 @@ class MaildirHandler:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         # The counter orders messages caught within the same microsecond, which
-        # the timestamp alone would not.
+        # the timestamp alone would not. Handlers all run on the server's one
+        # event loop thread, so it needs no lock.
         self._counter = itertools.count(1)
-        self._lock = threading.Lock()
 
     def next_name(self) -> str:
         """Return a new file name that sorts after every earlier one."""
-        with self._lock:
-            number = next(self._counter)
+        number = next(self._counter)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         return f"{stamp}-{number:06d}.eml"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         # Match the message's own line ending so the file stays consistent.
         newline = b"\r\n" if b"\r\n" in content else b"\n"
@@ -94,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     directory: Path = args.dir
     directory.mkdir(parents=True, exist_ok=True)
 
+    for signum in STOP_SIGNALS:
+        # A background job may start with SIGINT ignored; an ignored signal is
+        # discarded even while blocked, and sigwait would never see it.
+        signal.signal(signum, signal.SIG_DFL)
+    # Blocked before the server thread starts, so that thread inherits the mask.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
     controller = Controller(
         MaildirHandler(directory),
         hostname=args.host,
@@ -115,16 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    # SIGTERM is what the demo script's trap sends; SIGINT is Ctrl-C.
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    # Wait for the signal synchronously instead of in a handler: Ctrl-C and the
+    # demo script's SIGTERM often arrive together, and a handler interrupted by
+    # a second one could deadlock. The server thread was started with both
+    # signals blocked, so only this thread receives them.
     try:
-        stop.wait()
+        signal.sigwait(STOP_SIGNALS)
     finally:
         controller.stop()
     print("Mail catcher stopped.", flush=True)

@@ -13,7 +13,7 @@ from . import challenge, mail
 from .campaigns import count_actions, message_text
 from .forms import ActionForm
 from .i18n import gettext
-from .models import Action, Campaign, Consent, Subscriber
+from .models import Action, Campaign, Consent, OutboxMessage, Subscriber
 from .signals import action_taken
 from .storage import get_session
 
@@ -44,9 +44,11 @@ def email_key(email: str) -> str:
 
 def opt_in_text() -> str:
     """The exact consent text the form shows (stored with each consent)."""
-    return gettext(
-        "Send me future urgent action alerts. I can unsubscribe at any time "
-        "with the link in every alert."
+    return str(
+        gettext(
+            "Send me future urgent action alerts. I can unsubscribe at any time "
+            "with the link in every alert."
+        )
     )
 
 
@@ -112,7 +114,7 @@ def _acted(campaign_id: int, key: str) -> bool:
     return found is not None
 
 
-def _opt_in(campaign: Campaign, action: Action) -> mail.OutboxMessage | None:
+def _opt_in(campaign: Campaign, action: Action) -> OutboxMessage | None:
     """Record the consent; return the confirmation mail unless already confirmed."""
     session = get_session()
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == action.email_key))

@@ -30,7 +30,7 @@ class Challenge:
 
     @property
     def question(self) -> str:
-        return gettext("Enter the number %(number)s here", number=self.number)
+        return str(gettext("Enter the number %(number)s here", number=self.number))
 
     def as_json(self) -> dict[str, str]:
         return {"token": self.token, "question": self.question}

@@ -79,26 +79,32 @@ def worker_command(once: bool) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     poll = float(current_app.config["URGENTACTION_WORKER_POLL_SECONDS"])
-    click.echo("worker: sending the outbox; stop with Ctrl-C")
-    while True:
-        report = outbox.drain()
-        if report.sent or report.retrying or report.failed:
-            click.echo(
-                f"sent {len(report.sent)}, retrying {len(report.retrying)}, "
-                f"failed {len(report.failed)}"
-            )
-        challenge.prune()
-        get_session().close()
-        if once or stopping:
-            return
-        deadline = time.monotonic() + poll
-        while not stopping and time.monotonic() < deadline:
-            time.sleep(min(0.2, poll))
-        if stopping:
-            return
+    # Finish the batch in hand on a stop signal; hand the handlers back after,
+    # since the worker may run inside a longer-lived process.
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if not once:
+            click.echo("worker: sending the outbox; stop with Ctrl-C")
+        while True:
+            report = outbox.drain()
+            if once or report.sent or report.retrying or report.failed:
+                click.echo(
+                    f"sent {len(report.sent)}, retrying {len(report.retrying)}, "
+                    f"failed {len(report.failed)}"
+                )
+            challenge.prune()
+            get_session().close()
+            if once or stopping:
+                return
+            deadline = time.monotonic() + poll
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(min(0.2, poll))
+            if stopping:
+                return
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @cli.command("alert")

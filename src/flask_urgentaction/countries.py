@@ -1,9 +1,23 @@
-"""Country choices with names from Babel's locale data (CLDR)."""
+# Text in many languages and scripts, on purpose.
+# ruff: noqa: RUF001, RUF002, RUF003
+"""Country choices with names from Babel's locale data (CLDR), in each language's order.
+
+Names come from Babel. Babel has no collation, so the order comes from the
+Unicode Collation Algorithm with its default table (``pyuca``, pure Python),
+which is CLDR's root order: right for German, French, Portuguese, English,
+Russian, Ukrainian and most others. Languages whose alphabet has letters of its
+own (Turkish ç, ğ, ı; Albanian dh, ë, sh; Bosnian č, ć, dž, đ; Spanish ñ) get
+the "standard" tailoring rules of their CLDR collation on top. Without
+``pyuca`` installed, an accent-folding key with the same tailorings is used.
+"""
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 from .i18n import locale_of
 
@@ -11,6 +25,35 @@ from .i18n import locale_of
 # ranges (QM-QZ, XA-XZ, AA, ZZ) and the exceptionally reserved codes. Kosovo's
 # XK stays: it is user-assigned but in general use, and CLDR names it.
 _RESERVED = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "TA", "UN"}
+
+# The rules of CLDR's standard collation for the languages we ship that need
+# one (common/collation/<lang>.xml), written as they are there: "&C<ç<<<Ç"
+# puts ç right after c as a letter of its own, "<<" is an accent-level
+# difference, "<<<" a case difference; "[before 1]i<ı" puts ı right before i.
+TAILORINGS: dict[str, str] = {
+    "es": "&N<ñ<<<Ñ",
+    "tr": "&C<ç<<<Ç &G<ğ<<<Ğ &[before 1]i<ı<<<I &i<<<İ &O<ö<<<Ö &S<ş<<<Ş &U<ü<<<Ü",
+    "az": "&C<ç<<<Ç &G<ğ<<<Ğ &[before 1]i<ı<<<I &i<<<İ &O<ö<<<Ö &S<ş<<<Ş &U<ü<<<Ü",
+    "sq": (
+        "&C<ç<<<Ç &D<dh<<<Dh<<<DH &E<ë<<<Ë &G<gj<<<Gj<<<GJ &L<ll<<<Ll<<<LL "
+        "&N<nj<<<Nj<<<NJ &R<rr<<<Rr<<<RR &S<sh<<<Sh<<<SH &T<th<<<Th<<<TH "
+        "&X<xh<<<Xh<<<XH &Z<zh<<<Zh<<<ZH"
+    ),
+    "bs": (
+        "&C<č<<<Č<ć<<<Ć &D<dž<<<Dž<<<DŽ<đ<<<Đ &L<lj<<<Lj<<<LJ &N<nj<<<Nj<<<NJ &S<š<<<Š &Z<ž<<<Ž"
+    ),
+    "hr": (
+        "&C<č<<<Č<ć<<<Ć &D<dž<<<Dž<<<DŽ<đ<<<Đ &L<lj<<<Lj<<<LJ &N<nj<<<Nj<<<NJ &S<š<<<Š &Z<ž<<<Ž"
+    ),
+    "ar": "&ت<<ة<<<ﺔ<<<ﺓ &ي<<ى<<<ﯨ<<<ﯩ<<<ﻰ<<<ﻯ",
+}
+
+# A letter of its own after X is rewritten as X plus a private-use character:
+# those weigh more than any letter, so "ça" sorts after "cz" and before "d",
+# and the n-th new letter after X uses the n-th one. An accent-level
+# difference is X plus a combining mark.
+_PRIVATE = 0xE000
+_ACCENT = "\u0301"
 
 
 def _is_country(code: str) -> bool:
@@ -23,18 +66,70 @@ def _is_country(code: str) -> bool:
     return not (code[0] == "X" and code != "XK")
 
 
-def _sort_key(name: str) -> str:
-    # Without ICU, compare base letters first: "Österreich" sorts with "O".
+def _rewrites(rules: str) -> dict[str, str]:
+    """Read tailoring rules into a table of rewrites (one string for another)."""
+    table: dict[str, str] = {}
+    for chain in rules.split("&")[1:]:
+        chain = chain.strip()
+        parts = re.split(r"(<<<|<<|<)", chain.removeprefix("[before 1]"))
+        anchor = parts[0].lower()
+        if chain.startswith("[before 1]"):
+            # Right before the anchor is right after the letter before it (Latin only).
+            anchor = chr(ord(anchor) - 1)
+        suffix = ""
+        steps = 0
+        for operator, text in zip(parts[1::2], parts[2::2], strict=True):
+            if operator == "<":
+                steps += 1
+                suffix = chr(_PRIVATE + steps)
+            elif operator == "<<":
+                suffix = _ACCENT
+            # "<<<" keeps the suffix: a case variant, told apart by the anchor's case.
+            head = anchor.upper() if text[:1].isupper() else anchor
+            table[text] = head + suffix
+    return table
+
+
+@cache
+def _rewriter(lang: str) -> Callable[[str], str]:
+    rules = TAILORINGS.get(locale_of(lang).language, "")
+    table = _rewrites(rules) if rules else {}
+    if not table:
+        return lambda name: name
+    # Longest first, so "dh" wins over "d"; one pass, so rewrites are not rewritten.
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(table, key=len, reverse=True)))
+    return lambda name: pattern.sub(lambda m: table[m.group(0)], name)
+
+
+@cache
+def _collator() -> Any:
+    try:
+        import pyuca
+    except ImportError:
+        return None
+    return pyuca.Collator()
+
+
+def _folded_key(name: str) -> str:
+    # Without pyuca, compare base letters first: "Österreich" sorts with "O".
     decomposed = unicodedata.normalize("NFKD", name.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)) + "\0" + name
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def sort_key(name: str, lang: str) -> tuple[Any, str]:
+    """The key that orders ``name`` among others by ``lang``'s collation rules."""
+    rewritten = _rewriter(lang)(unicodedata.normalize("NFC", name))
+    collator = _collator()
+    key = collator.sort_key(rewritten) if collator is not None else _folded_key(rewritten)
+    return key, name
 
 
 @cache
 def country_choices(lang: str) -> tuple[tuple[str, str], ...]:
-    """(code, name) pairs in ``lang``, sorted by name."""
+    """(code, name) pairs in ``lang``, sorted by that language's collation."""
     names = locale_of(lang).territories
-    pairs = [(code, name) for code, name in names.items() if _is_country(code)]
-    return tuple(sorted(pairs, key=lambda pair: _sort_key(pair[1])))
+    pairs = [(code, str(name)) for code, name in names.items() if _is_country(code)]
+    return tuple(sorted(pairs, key=lambda pair: sort_key(pair[1], lang)))
 
 
 @cache

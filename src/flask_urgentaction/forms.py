@@ -21,7 +21,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.csrf.core import CSRF, CSRFTokenField
-from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from . import challenge
 from .countries import country_choices, country_codes
@@ -65,15 +65,17 @@ def length(field_name: str) -> Length:
     )
 
 
-def required() -> InputRequired:
-    return InputRequired(message=lazy_gettext("This field is required."))
+def required() -> DataRequired:
+    # DataRequired looks at the data after the filters: a name of only spaces
+    # is stripped to "" and counts as missing (InputRequired would accept it).
+    return DataRequired(message=lazy_gettext("This field is required."))
 
 
 def strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-class ChallengeCSRF(CSRF):
+class ChallengeCSRF(CSRF):  # type: ignore[misc]
     """The spam-check token in the place of Flask-WTF's session CSRF token.
 
     ``meta.csrf_context`` is the campaign id the token is bound to.

@@ -117,6 +117,11 @@ def language_name(lang: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+def language_name_in(code: str, lang: str) -> str:
+    """The name of language ``code`` in language ``lang`` ("Albanisch" in German)."""
+    return str(locale_of(code).get_display_name(locale_of(lang)) or code)
+
+
 def negotiate(available: Iterable[str], fallback: str) -> str:
     """Pick the page language: ``?lang=`` first, then Accept-Language, then fallback."""
     offered = list(available)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from flask import current_app, request
@@ -10,38 +12,64 @@ from .models import Campaign
 
 ANY = "*"
 
+# What may stand between "scheme://" and the end of an origin: a host name or
+# an IP address (IPv6 in brackets) and a port. Anything else (spaces, ";")
+# could break out of the Content-Security-Policy header it ends up in.
+NETLOC_RE = re.compile(r"^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$")
+DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def normalize(origin: str) -> str:
+    """``HTTPS://Union.Example:443/`` -> ``https://union.example``; "" if not an origin.
+
+    Browsers send origins in this form, so configured and stored origins are
+    compared with them only after the same normalisation.
+    """
+    parts = urlsplit(origin.strip())
+    scheme = parts.scheme.lower()
+    netloc = parts.netloc.lower()
+    if scheme not in DEFAULT_PORTS or not NETLOC_RE.match(netloc):
+        return ""
+    netloc = netloc.removesuffix(DEFAULT_PORTS[scheme])
+    return f"{scheme}://{netloc}"
+
 
 def own_origin() -> str:
-    return request.host_url.rstrip("/")
+    return normalize(request.host_url)
+
+
+def _normalized(origins: Iterable[str]) -> list[str]:
+    return [o for o in (normalize(origin) for origin in origins) if o]
+
+
+def configured() -> list[str] | str:
+    """The global setting: ``ANY``, or a list of normalised origins."""
+    value = current_app.config["URGENTACTION_ALLOWED_ORIGINS"]
+    origins = [value] if isinstance(value, str) else list(value)
+    # ["*"] means the same as "*"; read literally it would allow nothing.
+    if any(o.strip() == ANY for o in origins):
+        return ANY
+    return _normalized(origins)
 
 
 def allowed(campaign: Campaign | None) -> list[str] | str:
     """The campaign's list when it has one (it narrows), else the global setting."""
-    configured = current_app.config["URGENTACTION_ALLOWED_ORIGINS"]
+    permitted = configured()
     if campaign is not None and campaign.allowed_origins is not None:
-        if configured == ANY:
-            return list(campaign.allowed_origins)
-        return [o for o in campaign.allowed_origins if o in _normalized(configured)]
-    return ANY if configured == ANY else _normalized(configured)
-
-
-def _normalized(origins: list[str] | str) -> list[str]:
-    if isinstance(origins, str):
-        origins = [origins]
-    result = []
-    for origin in origins:
-        parts = urlsplit(origin.strip())
-        result.append(f"{parts.scheme}://{parts.netloc.lower()}")
-    return result
+        own = _normalized(campaign.allowed_origins)
+        return own if permitted == ANY else [o for o in own if o in permitted]
+    return permitted
 
 
 def is_allowed(origin: str, campaign: Campaign | None) -> bool:
+    origin = normalize(origin)
+    if not origin:
+        # "null" (sandboxed frames, file:) and non-web schemes are never allowed.
+        return False
     if origin == own_origin():
         return True
     permitted = allowed(campaign)
-    if permitted == ANY:
-        return origin.startswith(("http://", "https://"))
-    return origin.lower() in permitted
+    return permitted == ANY or origin in permitted
 
 
 def request_origin() -> str:
@@ -50,10 +78,19 @@ def request_origin() -> str:
 
 
 def form_post_allowed(campaign: Campaign) -> bool:
-    """A form POST must come from our own pages or an allowed origin."""
+    """An HTML form POST must come from our own pages or an origin listed by name.
+
+    "*" does not count here: our form lives on our own pages and in our iframe,
+    and a page elsewhere could otherwise make its visitors' browsers send
+    actions, each from another address (past the rate limit).
+    """
     origin = request_origin()
     if origin and origin != "null":
-        return is_allowed(origin, campaign)
+        origin = normalize(origin)
+        if origin and origin == own_origin():
+            return True
+        permitted = allowed(campaign)
+        return permitted != ANY and origin in permitted
     # Without Origin, Sec-Fetch-Site still tells a cross-site browser request.
     site = request.headers.get("Sec-Fetch-Site", "")
     return site in ("", "same-origin", "same-site", "none")

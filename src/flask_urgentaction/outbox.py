@@ -15,10 +15,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.header import Header
+from email.mime.base import MIMEBase
+from email.policy import Compat32
+from typing import Any
 
 import flask_mail
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from .models import OutboxMessage
 from .signals import mail_failed, mail_sent
@@ -57,7 +61,7 @@ class Permanent(Exception):
     """The server refused for good (5xx): retrying will not help."""
 
 
-def _due(now: datetime) -> object:
+def _due(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
         # A worker that died mid-send leaves its claim to expire.
@@ -87,17 +91,70 @@ def claim(ids: Sequence[int] | None = None, limit: int = 100) -> list[OutboxMess
         .execution_options(synchronize_session=False)
     )
     session.commit()
+    # The session may still hold these rows from before the UPDATE (an earlier
+    # attempt): reload them, or resetting status and claim would look like no
+    # change and never be written.
     return list(
         session.scalars(
             select(OutboxMessage)
             .where(OutboxMessage.claimed_by == claimant, OutboxMessage.status == "sending")
             .order_by(OutboxMessage.id)
+            .execution_options(populate_existing=True)
         )
     )
 
 
+class OutboxMail(flask_mail.Message):
+    """Flask-Mail's message, written out so no display name can become an address.
+
+    Flask-Mail sets ``policy.SMTP``, which refolds any header line over 78
+    characters by parsing it again: CPython then decodes the encoded-word display
+    name and writes it back unquoted, so ``"Ana <ana@example.org> via Network"``
+    turns into a second address. The classic policy folds at whitespace only.
+    """
+
+    def _message(self) -> MIMEBase:
+        msg = super()._message()
+        msg.policy = SMTP_CLASSIC
+        if self.subject:
+            del msg["Subject"]
+            charset = "us-ascii" if self.subject.isascii() else "utf-8"
+            # Folded by its own rules, so the first line is used too.
+            msg["Subject"] = Header(self.subject, charset, header_name="Subject")  # type: ignore[assignment]
+        return msg
+
+
+class ClassicSMTP(Compat32):
+    """The classic policy with CRLF, keeping one-token values (a URL) on their line."""
+
+    linesep = "\r\n"
+
+    def fold(self, name: str, value: Any) -> str:
+        if _one_token(name, value):
+            return f"{name}: {value}{self.linesep}"
+        return str(super().fold(name, value))
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if _one_token(name, value):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return bytes(super().fold_binary(name, value))
+
+
+def _one_token(name: str, value: Any) -> bool:
+    # Nothing to fold at, so folding would only push it to a line of its own.
+    return (
+        isinstance(value, str)
+        and value.isascii()
+        and not any(char.isspace() for char in value)
+        and len(name) + len(value) + 2 <= 998
+    )
+
+
+SMTP_CLASSIC = ClassicSMTP()
+
+
 def as_flask_mail(row: OutboxMessage) -> flask_mail.Message:
-    message = flask_mail.Message(
+    message = OutboxMail(
         subject=row.subject,
         recipients=[(name, address) for name, address in row.recipients],
         body=row.text_body,
@@ -106,6 +163,11 @@ def as_flask_mail(row: OutboxMessage) -> flask_mail.Message:
         reply_to=(row.reply_to[0], row.reply_to[1]) if row.reply_to else None,
         extra_headers=dict(row.headers or {}),
     )
+    # Flask-Mail's constructor joins a (name, address) sender into one string
+    # that is parsed again later: a display name like "Ana <ana@example.org>"
+    # or "Kovač, Ana" would then become the From and envelope address. Kept as
+    # a pair, the name is encoded as a display name only.
+    message.sender = (row.sender[0], row.sender[1])
     message.msgId = row.message_id
     return message
 
@@ -148,7 +210,7 @@ def deliver(ids: Sequence[int] | None = None, limit: int = 100) -> DeliveryRepor
             try:
                 if connection is None:
                     connection = TimeoutConnection(mail_state).__enter__()
-                connection.send(as_flask_mail(row))
+                connection.send(as_flask_mail(row), envelope_from=row.sender[1])
             except Exception as raw:
                 error = _classify(raw)
                 final = isinstance(error, Permanent) or row.attempts >= max_attempts

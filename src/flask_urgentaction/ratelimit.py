@@ -20,7 +20,11 @@ from limits.strategies import MovingWindowRateLimiter
 class RateLimiter:
     def __init__(self, limit: str, storage_uri: str) -> None:
         self.item: RateLimitItem = parse(limit)
-        self.storage: Storage = storage_from_string(storage_uri)
+        storage = storage_from_string(storage_uri)
+        # An "async+..." URI gives an asyncio store that these sync views cannot use.
+        if not isinstance(storage, Storage):
+            raise ValueError(f"{storage_uri!r}: the rate limit needs a synchronous store")
+        self.storage: Storage = storage
         self.limiter = MovingWindowRateLimiter(self.storage)
 
     def client_key(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,10 +38,10 @@ def sign(purpose: Purpose, payload: Any) -> str:
 
 def verify(purpose: Purpose, token: str, max_age: float | None) -> tuple[Any, float]:
     """Return the payload and its age in seconds, or raise :class:`TokenError`."""
+    # itsdangerous keeps whole seconds, so a fractional limit is rounded up.
+    limit = None if max_age is None else math.ceil(max_age)
     try:
-        payload, signed_at = _serializer(purpose).loads(
-            token, max_age=max_age, return_timestamp=True
-        )
+        payload, signed_at = _serializer(purpose).loads(token, max_age=limit, return_timestamp=True)
     except SignatureExpired as exc:
         raise TokenError(expired=True) from exc
     except BadSignature as exc:

@@ -39,7 +39,9 @@
     // all:initial on both the host and our root: host CSS cannot reach inside,
     // and inherited properties it forces onto the host element stop at .r.
     // Custom properties are not reset by `all`, so --ua-* still come through.
-    ':host{all:initial;display:block}:host([hidden]){display:none}' +
+    // display is !important because a host rule like `* {display:inline !important}`
+    // would otherwise win over ours on the host element itself.
+    ':host{all:initial;display:block!important}:host([hidden]){display:none!important}' +
     '.r{all:initial;display:block;position:relative;overflow:hidden;box-sizing:border-box;' +
     'max-width:var(--ua-max-width,40em);padding:1em;' +
     // px, not rem: rem would follow the host page's root font size.
@@ -54,7 +56,9 @@
     'input,select,textarea{display:block;width:100%;padding:.5em;background:var(--ua-bg,#fff);' +
     'border:1px solid var(--ua-border,#767676);border-radius:var(--ua-radius,6px)}' +
     'textarea{resize:vertical}' +
-    '.c{display:flex;flex-wrap:wrap;gap:.5em;align-items:baseline}.c input{width:auto;flex:none}.c label{font-weight:400}' +
+    // The checkbox beside its label, the label wrapping next to it on a phone.
+    '.c{display:flex;flex-wrap:wrap;gap:.5em;align-items:flex-start}' +
+    '.c input{width:1.25em;height:1.25em;margin:.15em 0 0;flex:none}.c label{flex:1;font-weight:400}' +
     '[aria-invalid=true]{border-color:var(--ua-error,#b3261e);border-width:2px}' +
     '.e,.s{color:var(--ua-error,#b3261e);font-weight:600}.e{margin:.25em 0 0;flex-basis:100%}.e:empty{display:none}' +
     'button{background:var(--ua-accent,#b5121b);color:var(--ua-accent-text,#fff);border:0;' +
@@ -64,6 +68,25 @@
     'progress{display:block;width:100%;accent-color:var(--ua-accent,#b5121b)}' +
     // The honeypot: out of sight, and the root's overflow:hidden means no scrollbar in RTL.
     '.h{position:absolute;left:-9999px;top:0;width:1px;overflow:hidden}';
+
+  // One constructed stylesheet shared by every widget on the page. Unlike a
+  // <style> element it is not inline style to the host page's CSP, so hosts
+  // with a strict style-src need no exception for us.
+  let sheet;
+  const attach = (el, root) => {
+    const shadow = el.attachShadow({ mode: 'open' });
+    try {
+      if (!sheet) {
+        const s = new CSSStyleSheet();
+        s.replaceSync(css);
+        sheet = s;
+      }
+      shadow.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      shadow.append(h('style', {}, css)); // browsers before constructable stylesheets
+    }
+    shadow.append(root);
+  };
 
   const render = (el, c, api) => {
     const L = c.labels;
@@ -215,8 +238,7 @@
       status);
     // Attach only once everything is built: if anything above failed, the
     // element's own fallback content stays visible.
-    const shadow = el.attachShadow({ mode: 'open' });
-    shadow.append(h('style', {}, css), root);
+    attach(el, root);
   };
 
   const mount = el => {
@@ -226,8 +248,14 @@
     const lang = (el.dataset.lang || document.documentElement.lang || navigator.language || '').split(/[-_]/)[0];
     const api = base + '/api/campaigns/' + encodeURIComponent(slug);
     return fetch(api + '?lang=' + encodeURIComponent(lang), opts)
-      .then(r => { if (!r.ok) throw r.status; return r.json(); })
-      .then(c => render(el, c, api))
+      .then(r => r.json().then(c => {
+        if (r.ok) return render(el, c, api);
+        // A refusal the server explains (this site may not embed the
+        // campaign, no such campaign): say it rather than fail silently.
+        if (!c.error) throw r.status;
+        attach(el, h('div', { part: 'root', class: 'r' },
+          h('p', { part: 'status', class: 's', role: 'alert' }, c.error)));
+      }))
       .catch(e => {
         el.uaMounted = 0; // let the host try again with UrgentAction.mount
         console.warn('urgentaction: cannot show campaign', slug, e);

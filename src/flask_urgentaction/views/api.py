@@ -74,7 +74,7 @@ def _no_campaign() -> Response:
 
 
 def _origin_refused() -> str:
-    return gettext("This campaign cannot be embedded on this website.")
+    return str(gettext("This campaign cannot be embedded on this website."))
 
 
 def labels() -> dict[str, str]:
@@ -119,7 +119,9 @@ def labels() -> dict[str, str]:
     }
 
 
-@api.route("/campaigns/<slug>", methods=["GET"])
+# No automatic OPTIONS on the GET and POST rules: Flask's default answer would
+# shadow ``preflight`` and carry no CORS headers.
+@api.route("/campaigns/<slug>", methods=["GET"], provide_automatic_options=False)
 def campaign(slug: str) -> Response:
     found = _public_campaign(slug)
     if found is None:
@@ -185,7 +187,7 @@ def _type_errors(body: dict[str, Any]) -> dict[str, list[str]]:
     return errors
 
 
-@api.route("/campaigns/<slug>/actions", methods=["POST"])
+@api.route("/campaigns/<slug>/actions", methods=["POST"], provide_automatic_options=False)
 def take(slug: str) -> Response:
     found = _public_campaign(slug)
     if found is None:

@@ -11,11 +11,12 @@ from werkzeug.wrappers import Response
 
 from .. import outbox
 from ..actions import AlreadyActed, ChallengeReused, Taken, opt_in_text, take_action
-from ..campaigns import Text, count_actions, find, text_in
+from ..campaigns import Text, count_actions, find, message_text, text_in
 from ..forms import ActionForm
 from ..i18n import (
     gettext,
     language_name,
+    language_name_in,
     negotiate,
     ngettext,
     set_language,
@@ -107,12 +108,16 @@ def aria(
         attrs["aria-invalid"] = "true"
     if described:
         attrs["aria-describedby"] = " ".join(described)
-    return {key: value for key, value in attrs.items() if value}
+    # Empty attributes are left out, but an explicit value="" must stay: it is
+    # how the spam-check answer is cleared when a new question is shown.
+    return {key: value for key, value in attrs.items() if value or key == "value"}
 
 
 def render(template: str, lang: str, status: int = 200, **context: Any) -> tuple[str, int]:
     """Render one of our templates with the translation helpers and page language."""
     context |= template_helpers()
+    if context.get("form") is not None and context.get("campaign") is not None:
+        context |= message_context(context["campaign"], lang)
     html = render_template(
         f"urgentaction/{template}",
         lang=lang,
@@ -128,10 +133,36 @@ def render(template: str, lang: str, status: int = 200, **context: Any) -> tuple
 
 def new_form(campaign: Campaign, texts: Text) -> ActionForm:
     form = ActionForm(campaign_id=campaign.id, formdata=None)
-    form.subject.data = texts.subject or texts.title
-    form.message.data = texts.message
+    # With a fixed message_lang the message is in that language, whatever the page's.
+    message = message_text(campaign, texts.lang)
+    form.subject.data = message.subject or message.title
+    form.message.data = message.message
     form.lang.data = texts.lang
     return form
+
+
+def message_context(campaign: Campaign, lang: str) -> dict[str, Any]:
+    """When the message is sent in another language than the page's: say so, and
+    give the campaign's translation of it in the page's language, if it has one."""
+    sent = message_text(campaign, lang)
+    page_lang = text_in(campaign, lang).lang
+    if sent.lang == page_lang:
+        return {}
+    note = gettext(
+        "The message is sent in %(language)s.", language=language_name_in(sent.lang, page_lang)
+    )
+    context: dict[str, Any] = {"message_note": note, "message_lang": sent.lang}
+    by_lang = {t.lang: t for t in campaign.translations}
+    # The page language's own message, else the fallback's (never an empty box).
+    for source in (page_lang, campaign.fallback_lang):
+        row = by_lang.get(source)
+        if row is not None and row.message:
+            if source != sent.lang:
+                context["message_translation"] = {
+                    "lang": source, "dir": text_direction(source), "message": row.message,
+                }  # fmt: skip
+            break
+    return context
 
 
 def submit_form(

@@ -1,7 +1,8 @@
 """The form alone, for a third-party <iframe>; it needs no cookie to work.
 
 Framing is allowed for the campaign's allowed origins only, and the page tells
-its parent its height (static/embed.js) so the iframe can fit it.
+its parent its height (static/embed.js) so the iframe can fit it. A partner
+tag for attribution comes in as ``?partner=`` on the iframe's address.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from flask import Blueprint, make_response, request
 from werkzeug.wrappers import Response
 
 from ..campaigns import count_actions, text_in
+from ..forms import LIMITS
 from ..models import Campaign
 from ..origins import frame_ancestors
 from ..storage import get_session
@@ -41,13 +43,26 @@ def form(slug: str) -> Response:
                              count_text=count_text)  # fmt: skip
         return _framable(result, campaign)
     texts = text_in(campaign, lang)
+    form = None
+    if campaign.status == "live":
+        form = new_form(campaign, texts)
+        form.partner.data = _partner_tag(request.args.get("partner", ""))
     page = render(
         "embed.html", lang, 200 if campaign.status == "live" else 410,
-        campaign=campaign, texts=texts, count_text=count_text,
-        form=new_form(campaign, texts) if campaign.status == "live" else None,
+        campaign=campaign, texts=texts, count_text=count_text, form=form,
         count=count_actions(get_session(), campaign.id),
     )  # fmt: skip
     return _framable(page, campaign)
+
+
+def _partner_tag(value: str) -> str:
+    """The iframe's ``?partner=`` tag, carried in a hidden field; junk is dropped.
+
+    The form validates it again on POST; dropping here keeps a bad link from
+    showing the supporter an error about a field they cannot see.
+    """
+    value = value.strip()
+    return value if value.isprintable() and len(value) <= LIMITS["partner"] else ""
 
 
 @embed.route("/<slug>/embed/thanks")

@@ -1,0 +1,252 @@
+"""Shared fixtures: a real SMTP server on loopback, an app on a temporary database."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_urgentaction import UrgentAction
+from flask_urgentaction.campaigns import load_files
+from flask_urgentaction.storage import get_session
+
+SAMPLE = """\
+slug = "example-mine-strike"
+status = "live"
+partner = "Example Mineworkers' Union"
+goal = 5000
+privacy_url = "https://example.org/privacy"
+
+[[targets]]
+name = "Example Mining Company"
+email = "ceo@mining.example"
+
+[[targets]]
+name = "Ministry of Labour"
+email = "minister@labour.example"
+
+[translations.en]
+title = "Reinstate the sacked union leaders"
+summary = "Miners were sacked for founding a union."
+body = \"\"\"The **company** sacked five miners.
+
+- a list item
+\"\"\"
+subject = "Reinstate the union leaders now"
+message = "Reinstate the sacked union leaders of the Example mine."
+
+[translations.de]
+title = "Stellt die entlassenen Gewerkschafter wieder ein"
+summary = "Bergleute wurden entlassen, weil sie eine Gewerkschaft gegründet haben."
+subject = "Stellt die Gewerkschafter wieder ein"
+message = "Stellt die entlassenen Gewerkschafter wieder ein."
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Mailbox:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives.
+
+    ``reply`` makes it answer DATA with a given SMTP reply instead of 250.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[tuple[list[str], EmailMessage]] = []
+        self.reply: str | None = None
+        self.controller: Controller | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.reply is not None:
+            return self.reply
+        message = message_from_bytes(envelope.original_content, policy=policy.default)
+        self.received.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        return "250 OK"
+
+    def start(self) -> None:
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [message for _rcpt, message in self.received]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for rcpt, m in self.received if address in rcpt]
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    box.start()
+    yield box
+    box.stop()
+
+
+def make_app(tmp_path: Path, mailbox: Mailbox, **config: Any) -> Flask:
+    app = Flask("host", instance_path=str(tmp_path / "instance"))
+    app.config.update(
+        SECRET_KEY="test secret",
+        TESTING=True,
+        SERVER_NAME="actions.test",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=mailbox.port,
+        MAIL_SUPPRESS_SEND=False,  # Flask-Mail suppresses sending under TESTING
+        MAIL_DEFAULT_SENDER="Example Network <actions@network.example>",
+        URGENTACTION_MIN_FILL_SECONDS=0,
+        URGENTACTION_RETRY_BASE_SECONDS=0,
+        URGENTACTION_SMTP_TIMEOUT=5,
+        URGENTACTION_RATE_LIMIT="1000 per minute",
+    )
+    app.config.update(config)
+    UrgentAction(app)
+    return app
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    """Override in a test module (or parametrize) to change the app's config."""
+    return {}
+
+
+@pytest.fixture
+def app(tmp_path: Path, mailbox: Mailbox, app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = make_app(tmp_path, mailbox, **app_config)
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def campaign_file(tmp_path: Path) -> Path:
+    path = tmp_path / "campaign.toml"
+    path.write_text(SAMPLE, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def campaign(app: Flask, campaign_file: Path) -> Any:
+    ((loaded, _created),) = load_files(get_session(), [campaign_file])
+    return loaded
+
+
+CHALLENGE_TOKEN = re.compile(r'name="challenge_token" type="hidden" value="([^"]+)"')
+CHALLENGE_NUMBER = re.compile(r"Enter the number (\d+) here")
+
+
+def form_challenge(html: str) -> tuple[str, str]:
+    """The (token, answer) pair from a rendered form page."""
+    token = CHALLENGE_TOKEN.search(html)
+    number = CHALLENGE_NUMBER.search(html)
+    assert token and number, "no challenge in the page"
+    return token.group(1), number.group(1)
+
+
+def api_challenge(client: FlaskClient, slug: str = "example-mine-strike") -> tuple[str, str]:
+    data = client.get(f"/actions/api/campaigns/{slug}").get_json()
+    question = data["challenge"]["question"]
+    number = re.search(r"\d{4}", question)
+    assert number
+    return data["challenge"]["token"], number.group(0)
+
+
+def action_body(client: FlaskClient, **fields: Any) -> dict[str, Any]:
+    """A valid JSON action with a fresh challenge; ``fields`` override."""
+    token, answer = api_challenge(client)
+    body: dict[str, Any] = {
+        "name": "Ana Kovač",
+        "email": "ana@example.org",
+        "union": "SSM",
+        "country": "BA",
+        "opt_in": False,
+        "lang": "en",
+        "challenge_token": token,
+        "challenge_answer": answer,
+        "hp": "",
+    }
+    body.update(fields)
+    return body
+
+
+def form_data(client: FlaskClient, slug: str = "example-mine-strike", **fields: Any) -> dict[str, Any]:
+    """Valid HTML form fields with the challenge from a fresh page; ``fields`` override."""
+    html = client.get(f"/actions/{slug}").get_data(as_text=True)
+    token, answer = form_challenge(html)
+    data: dict[str, Any] = {
+        "name": "Ana Kovač",
+        "email": "ana@example.org",
+        "union": "SSM",
+        "country": "BA",
+        "subject": "Reinstate the union leaders now",
+        "message": "Reinstate them.",
+        "lang": "en",
+        "challenge_token": token,
+        "challenge_answer": answer,
+        "hp": "",
+    }
+    data.update(fields)
+    return data
+
+
+PGBIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for this test run (scripts/test.sh installs it)."""
+    import os
+    import shutil
+    import subprocess
+
+    if not (PGBIN / "initdb").exists():
+        pytest.fail("PostgreSQL 15 is not installed: run the tests through scripts/test.sh")
+    import tempfile
+
+    # Not under pytest's tmp folder: that one is private to root, and the
+    # server runs as the postgres user.
+    data = Path(tempfile.mkdtemp(prefix="urgentaction-pg-"))
+    port = free_port()
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:
+        # initdb refuses to run as root.
+        shutil.chown(data, "postgres", "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*as_postgres, str(PGBIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+         "-E", "UTF8", "--locale=C.UTF-8"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    ctl = [*as_postgres, str(PGBIN / "pg_ctl"), "-D", str(data)]
+    subprocess.run(
+        [*ctl, "-l", str(data / "log"), "-w", "-o",
+         f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=off", "start"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)

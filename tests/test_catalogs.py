@@ -1,0 +1,174 @@
+# Text in many languages and scripts, on purpose.
+# ruff: noqa: RUF001
+"""The shipped translation catalogs: complete, reviewed, placeholders intact, compiled.
+
+The template is extracted afresh from the source (with the same command as
+scripts/update-translations.sh), so a new string in a template or a view makes
+these tests fail until every catalog translates it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from gettext import GNUTranslations
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.plurals import get_plural
+from babel.messages.pofile import read_po
+
+from flask_urgentaction.i18n import shipped_languages
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE_TRANSLATIONS = ROOT / "src" / "flask_urgentaction" / "translations"
+SHIPPED = ["ar", "bs", "de", "es", "fr", "pt", "ru", "sq", "tr", "uk"]
+LANGS = sorted(
+    p.name
+    for p in SOURCE_TRANSLATIONS.iterdir()
+    if (p / "LC_MESSAGES" / "urgentaction.po").exists()
+)
+
+# printf-style placeholders as Python's % operator reads them; "%%" is a literal.
+PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa%]")
+
+
+def extract(output: Path) -> Catalog:
+    """Run the project's own extraction into ``output`` and read it back."""
+    pybabel = Path(sys.executable).with_name("pybabel")
+    subprocess.run(
+        ["bash", str(ROOT / "scripts" / "update-translations.sh"), "--extract-to", str(output)],
+        check=True, capture_output=True, env={**os.environ, "PYBABEL": str(pybabel)},
+    )  # fmt: skip
+    with output.open("rb") as handle:
+        return read_po(handle)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    return extract(tmp_path_factory.mktemp("extract") / "urgentaction.pot")
+
+
+def read_catalog(lang: str) -> Catalog:
+    with (SOURCE_TRANSLATIONS / lang / "LC_MESSAGES" / "urgentaction.po").open("rb") as handle:
+        return read_po(handle, locale=lang)
+
+
+def placeholders(text: str) -> list[str]:
+    """Named placeholders sorted (their order may change), positional ones in order."""
+    found = [p for p in PLACEHOLDER.findall(text) if p != "%%"]
+    named = sorted(p for p in found if p.startswith("%("))
+    positional = [p for p in found if not p.startswith("%(")]
+    return named + positional
+
+
+def stray_percent(text: str) -> bool:
+    """A "%" that is neither a placeholder nor "%%" breaks formatting at run time."""
+    return "%" in PLACEHOLDER.sub("", text)
+
+
+def problems(catalog: Catalog, template: Catalog) -> list[str]:
+    """Everything that makes a catalog unfit to ship, one line each."""
+    found = []
+    if catalog.fuzzy:
+        found.append("header: fuzzy (pybabel compile would skip the catalog)")
+    for source in template:
+        if not source.id:
+            continue
+        message = catalog.get(source.id)
+        key = source.id[0] if isinstance(source.id, tuple) else source.id
+        if message is None or message.id != source.id:
+            found.append(f"missing: {key!r}")
+            continue
+        if message.fuzzy:
+            found.append(f"fuzzy: {key!r}")
+        if isinstance(source.id, tuple):
+            forms = list(message.string) if isinstance(message.string, tuple) else []
+            expected = placeholders(source.id[1])
+            if len(forms) != catalog.num_plurals:
+                found.append(f"plural forms: {key!r} has {len(forms)}, not {catalog.num_plurals}")
+        else:
+            forms = [str(message.string)]
+            expected = placeholders(source.id)
+        for form in forms:
+            if not form.strip():
+                found.append(f"empty: {key!r}")
+            elif placeholders(form) != expected:
+                found.append(f"placeholders: {key!r} -> {form!r}")
+            elif expected and stray_percent(form):
+                found.append(f"stray %: {key!r} -> {form!r}")
+    return found
+
+
+def test_the_extraction_finds_strings_in_python_and_in_templates(template: Catalog) -> None:
+    ids = {m.id for m in template}
+    assert "Skip to content" in ids  # base.html
+    assert "Hello %(name)s," in ids  # mail/confirm.txt
+    assert "Please choose a country from the list." in ids  # forms.py
+    assert "Your name" in ids  # a lazy_gettext label
+    assert ("%(num)s message sent", "%(num)s messages sent") in ids  # ngettext
+
+
+def test_every_promised_language_ships_a_catalog() -> None:
+    assert LANGS == SHIPPED
+    assert shipped_languages() == sorted(["en", *SHIPPED])
+
+
+def test_the_checker_reports_each_kind_of_problem(template: Catalog) -> None:
+    broken = Catalog(locale="de")
+    for source in template:
+        if source.id and not isinstance(source.id, tuple):
+            broken.add(source.id, "x " + source.id)
+    broken.delete("Skip to content")
+    broken["Your name"].flags.add("fuzzy")
+    broken["Hello %(name)s,"].string = "Hallo %(nom)s,"
+    broken["Goal: %(goal)s"].string = "Ziel: %(goal)s (100 %)"
+    broken["Subject"].string = " "
+    found = problems(broken, template)
+    assert "missing: 'Skip to content'" in found
+    assert "missing: '%(num)s message sent'" in found
+    assert "fuzzy: 'Your name'" in found
+    assert "placeholders: 'Hello %(name)s,' -> 'Hallo %(nom)s,'" in found
+    assert "stray %: 'Goal: %(goal)s' -> 'Ziel: %(goal)s (100 %)'" in found
+    assert "empty: 'Subject'" in found
+
+
+def test_placeholders_compare_names_and_types_but_not_the_order_of_names() -> None:
+    assert placeholders("%(site)s aracılığıyla %(name)s") == placeholders("%(name)s via %(site)s")
+    assert placeholders("%(max)s") != placeholders("%(max)d")
+    assert placeholders("%s and %d") != placeholders("%d and %s")
+    assert placeholders("100 %% sure") == []
+
+
+@pytest.mark.parametrize("lang", SHIPPED)
+def test_catalog_is_complete_reviewed_and_keeps_placeholders(lang: str, template: Catalog) -> None:
+    assert problems(read_catalog(lang), template) == []
+
+
+@pytest.mark.parametrize("lang", SHIPPED)
+def test_catalog_uses_babels_plural_rule(lang: str) -> None:
+    catalog = read_catalog(lang)
+    assert catalog.plural_forms == get_plural(lang).plural_forms
+
+
+@pytest.mark.parametrize("lang", SHIPPED)
+def test_shipped_mo_is_the_compiled_po(lang: str) -> None:
+    """The .mo in the package is what compiling today's .po gives (not stale)."""
+    buffer = io.BytesIO()
+    write_mo(buffer, read_catalog(lang))
+    buffer.seek(0)
+    fresh = GNUTranslations(buffer)
+    with (SOURCE_TRANSLATIONS / lang / "LC_MESSAGES" / "urgentaction.mo").open("rb") as handle:
+        shipped = GNUTranslations(handle)
+    assert shipped._catalog == fresh._catalog  # type: ignore[attr-defined]
+
+
+def test_shipped_template_matches_a_fresh_extraction(template: Catalog) -> None:
+    with (SOURCE_TRANSLATIONS / "urgentaction.pot").open("rb") as handle:
+        shipped = read_po(handle)
+    assert sorted(str(m.id) for m in shipped if m.id) == sorted(str(m.id) for m in template if m.id)

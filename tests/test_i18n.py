@@ -1,0 +1,692 @@
+# Text in many languages and scripts, on purpose.
+# ruff: noqa: RUF001, RUF003
+"""Every supporter in their own language: negotiation, fallbacks, plurals, mails, RTL.
+
+Pages, JSON and mail are read as a supporter's browser or mailbox gets them:
+through the test client, the real database and the real SMTP server.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from flask_urgentaction.campaigns import save
+from flask_urgentaction.countries import country_choices, sort_key
+from flask_urgentaction.i18n import (
+    catalog,
+    language_name,
+    language_name_in,
+    match,
+    shipped_languages,
+    text_direction,
+    use_language,
+)
+from flask_urgentaction.models import Campaign, Subscriber
+from flask_urgentaction.storage import get_session, get_storage
+from flask_urgentaction.views.common import count_text
+
+from .conftest import CHALLENGE_TOKEN, Mailbox
+
+SHIPPED = ["ar", "bs", "de", "es", "fr", "pt", "ru", "sq", "tr", "uk"]
+SLUG = "example-mine-strike"
+PAGE = f"/actions/{SLUG}"
+API = f"/actions/api/campaigns/{SLUG}"
+QUESTION = re.compile(r'<label for="challenge_answer">([^<]*)</label>')
+CONFIRM_LINK = re.compile(r"http://actions\.test(/actions/confirm/[A-Za-z0-9_.\-]+)")
+ENGLISH = {"Accept-Language": "en"}
+
+GERMAN_TITLE = "Stellt die entlassenen Gewerkschafter wieder ein"
+
+
+def add_campaign(slug: str, translations: dict[str, dict[str, str]], **extra: Any) -> Campaign:
+    """A live campaign with one target, saved the way the CLI saves one."""
+    definition = {
+        "slug": slug,
+        "status": "live",
+        "targets": [{"name": "Example Mining Company", "email": "ceo@mining.example"}],
+        "translations": translations,
+        **extra,
+    }
+    campaign, _created = save(get_session(), definition)
+    get_session().commit()
+    return campaign
+
+
+def every_language_campaign(slug: str = "everywhere") -> Campaign:
+    return add_campaign(
+        slug,
+        {
+            lang: {"title": f"Title {lang}", "message": f"Message {lang}"}
+            for lang in ["en", *SHIPPED]
+        },
+    )
+
+
+def page_challenge(html: str) -> tuple[str, str]:
+    """(token, answer) from a rendered form in any language."""
+    token = CHALLENGE_TOKEN.search(html)
+    question = QUESTION.search(html)
+    assert token and question, "no challenge in the page"
+    number = re.search(r"\d{4}", question.group(1))
+    assert number, question.group(1)
+    return token.group(1), number.group(0)
+
+
+def json_challenge(client: FlaskClient, slug: str = SLUG) -> tuple[str, str]:
+    data = client.get(f"/actions/api/campaigns/{slug}").get_json()
+    number = re.search(r"\d{4}", data["challenge"]["question"])
+    assert number
+    return data["challenge"]["token"], number.group(0)
+
+
+def supporter(client: FlaskClient, slug: str = SLUG, **fields: Any) -> dict[str, Any]:
+    """A valid JSON action body with a fresh challenge; ``fields`` override."""
+    token, answer = json_challenge(client, slug)
+    body: dict[str, Any] = {
+        "name": "Ana Kovač", "email": "ana@example.org", "country": "BA", "opt_in": False,
+        "lang": "en", "challenge_token": token, "challenge_answer": answer, "hp": "",
+    }  # fmt: skip
+    return body | fields
+
+
+def form_fields(html: str, **fields: Any) -> dict[str, Any]:
+    token, answer = page_challenge(html)
+    data: dict[str, Any] = {
+        "name": "Ana Kovač", "email": "ana@example.org", "country": "BA",
+        "subject": "Stellt sie wieder ein", "message": "Stellt sie sofort wieder ein.",
+        "challenge_token": token, "challenge_answer": answer, "hp": "",
+    }  # fmt: skip
+    return data | fields
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content())  # type: ignore[attr-defined]
+
+
+def html_of(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("html",))
+    assert body is not None
+    return str(body.get_content())  # type: ignore[attr-defined]
+
+
+def html_tag(html: str) -> str:
+    found = re.search(r"<html[^>]*>", html)
+    assert found
+    return found.group(0)
+
+
+# --- Which language a page is in ---------------------------------------------
+
+
+def test_lang_parameter_beats_accept_language(client: FlaskClient, campaign: Any) -> None:
+    html = client.get(f"{PAGE}?lang=de", headers=ENGLISH).get_data(as_text=True)
+    assert '<html lang="de" dir="ltr">' in html
+    assert f"<h1>{GERMAN_TITLE}</h1>" in html
+    assert "Nachricht senden" in html
+
+
+def test_accept_language_picks_the_best_offered_campaign_language(
+    client: FlaskClient, campaign: Any
+) -> None:
+    # fr is wanted most but not offered; de-AT matches the campaign's de.
+    headers = {"Accept-Language": "fr;q=0.9, en;q=0.5, de-AT;q=0.8"}
+    html = client.get(PAGE, headers=headers).get_data(as_text=True)
+    assert html_tag(html) == '<html lang="de" dir="ltr">'
+    html = client.get(PAGE, headers={"Accept-Language": "de;q=0.4, en;q=0.6"}).get_data(
+        as_text=True
+    )
+    assert html_tag(html) == '<html lang="en" dir="ltr">'
+
+
+def test_without_any_match_the_campaigns_fallback_language_is_used(
+    client: FlaskClient, campaign: Any
+) -> None:
+    html = client.get(PAGE, headers={"Accept-Language": "ja, ko;q=0.5"}).get_data(as_text=True)
+    assert html_tag(html) == '<html lang="en" dir="ltr">'
+    add_campaign("bez-engleskog", {"bs": {"title": "Vratite otpuštene"}, "de": {"title": "Zurück"}})
+    html = client.get("/actions/bez-engleskog", headers={"Accept-Language": "ja"}).get_data(
+        as_text=True
+    )
+    # Without English, the first translation given is the fallback.
+    assert html_tag(html) == '<html lang="bs" dir="ltr">'
+    assert "Pošaljite poruku" in html
+
+
+def test_unknown_lang_parameter_falls_through_to_accept_language(
+    client: FlaskClient, campaign: Any
+) -> None:
+    html = client.get(f"{PAGE}?lang=xx", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert html_tag(html) == '<html lang="de" dir="ltr">'
+
+
+def test_match_handles_case_regions_and_primary_subtags() -> None:
+    assert match("DE", ["en", "de"]) == "de"
+    assert match("de-AT", ["en", "de"]) == "de"
+    assert match("pt", ["en", "pt-BR"]) == "pt-BR"
+    assert match("pt_br", ["en", "pt-BR"]) == "pt-BR"
+    assert match("fr", ["en", "de"]) is None
+    assert match("", ["en"]) is None
+
+
+# --- The language picker ------------------------------------------------------
+
+
+def test_language_picker_lists_the_campaigns_languages_in_their_own_names(
+    client: FlaskClient,
+) -> None:
+    add_campaign(
+        "rudari",
+        {lang: {"title": f"Title {lang}"} for lang in ("en", "de", "sq", "bs", "uk", "ar")},
+    )
+    html = client.get("/actions/rudari?lang=sq").get_data(as_text=True)
+    nav = html[html.index('<nav class="ua-languages"') : html.index("</nav>")]
+    assert 'aria-label="Gjuha"' in nav
+    links = re.findall(r'<a href="([^"]+)" hreflang="(\w+)" lang="(\w+)"([^>]*)>([^<]+)</a>', nav)
+    assert [(href, name) for href, _h, _l, _attrs, name in links] == [
+        ("?lang=en", "English"),
+        ("?lang=de", "Deutsch"),
+        ("?lang=sq", "Shqip"),
+        ("?lang=bs", "Bosanski"),
+        ("?lang=uk", "Українська"),
+        ("?lang=ar", "العربية"),
+    ]
+    current = [name for _href, _h, _l, attrs, name in links if 'aria-current="true"' in attrs]
+    assert current == ["Shqip"]
+
+
+def test_index_picker_offers_every_shipped_language(client: FlaskClient) -> None:
+    html = client.get("/actions/?lang=uk").get_data(as_text=True)
+    assert html_tag(html) == '<html lang="uk" dir="ltr">'
+    for code in shipped_languages():
+        assert f'hreflang="{code}" lang="{code}"' in html
+    assert ">Türkçe</a>" in html
+    assert "Термінові акції" in html
+
+
+@pytest.mark.parametrize("app_config", [{"URGENTACTION_LANGUAGES": ["en", "sq"]}])
+def test_configured_languages_narrow_the_index_picker(client: FlaskClient) -> None:
+    html = client.get("/actions/", headers={"Accept-Language": "sq"}).get_data(as_text=True)
+    assert html_tag(html) == '<html lang="sq" dir="ltr">'
+    assert re.findall(r'hreflang="(\w+)"', html) == ["en", "sq"]
+
+
+def test_language_names_are_written_in_the_language_itself() -> None:
+    assert [language_name(c) for c in ("de", "sq", "bs", "tr", "pt")] == [
+        "Deutsch", "Shqip", "Bosanski", "Türkçe", "Português",
+    ]  # fmt: skip
+    assert language_name_in("sq", "de") == "Albanisch"
+    assert language_name_in("de", "fr") == "allemand"
+
+
+# --- Fallbacks ----------------------------------------------------------------
+
+
+def test_missing_campaign_field_falls_back_to_the_fallback_language_text(
+    client: FlaskClient, campaign: Any
+) -> None:
+    # The sample's German translation has no body: the English one stands in.
+    html = client.get(f"{PAGE}?lang=de").get_data(as_text=True)
+    assert "Bergleute wurden entlassen" in html
+    assert "The <strong>company</strong> sacked five miners." in html
+    data = client.get(f"{API}?lang=de").get_json()
+    assert data["title"] == GERMAN_TITLE
+    assert "The <strong>company</strong> sacked five miners." in data["body_html"]
+
+
+def test_an_empty_field_never_shows_as_empty(client: FlaskClient) -> None:
+    add_campaign(
+        "luecken",
+        {"en": {"title": "Gaps", "summary": "An English summary", "message": "English message"},
+         "de": {"title": "Lücken"}},
+    )  # fmt: skip
+    data = client.get("/actions/api/campaigns/luecken?lang=de").get_json()
+    assert (data["title"], data["summary"], data["message"]) == (
+        "Lücken", "An English summary", "English message",
+    )  # fmt: skip
+
+
+def test_campaign_language_without_a_catalog_gets_the_english_interface(
+    client: FlaskClient,
+) -> None:
+    add_campaign("sciopero", {"en": {"title": "Strike"}, "it": {"title": "Sciopero"}})
+    html = client.get("/actions/sciopero?lang=it").get_data(as_text=True)
+    assert html_tag(html) == '<html lang="it" dir="ltr">'
+    assert "<h1>Sciopero</h1>" in html
+    assert "Send the message" in html
+    assert ">Italiano</a>" in html
+
+
+# --- Plurals ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lang", "count", "text"),
+    [
+        ("en", 0, "0 messages sent"),
+        ("en", 1, "1 message sent"),
+        ("en", 2, "2 messages sent"),
+        ("en", 1234, "1,234 messages sent"),
+        ("de", 1, "1 Nachricht gesendet"),
+        ("de", 1234, "1.234 Nachrichten gesendet"),
+        ("fr", 0, "0 message envoyé"),
+        ("fr", 1, "1 message envoyé"),
+        ("fr", 2, "2 messages envoyés"),
+        ("ru", 1, "Отправлено 1 сообщение"),
+        ("ru", 2, "Отправлено 2 сообщения"),
+        ("ru", 5, "Отправлено 5 сообщений"),
+        ("ru", 11, "Отправлено 11 сообщений"),
+        ("ru", 12, "Отправлено 12 сообщений"),
+        ("ru", 21, "Отправлено 21 сообщение"),
+        ("ru", 22, "Отправлено 22 сообщения"),
+        ("ru", 101, "Отправлено 101 сообщение"),
+        ("ru", 111, "Отправлено 111 сообщений"),
+        ("uk", 1, "Надіслано 1 повідомлення"),
+        ("uk", 5, "Надіслано 5 повідомлень"),
+        ("uk", 21, "Надіслано 21 повідомлення"),
+        ("bs", 1, "1 poslana poruka"),
+        ("bs", 3, "3 poslane poruke"),
+        ("bs", 5, "5 poslanih poruka"),
+        ("bs", 21, "21 poslana poruka"),
+        ("bs", 14, "14 poslanih poruka"),
+        ("tr", 1, "1 mesaj gönderildi"),
+        ("tr", 7, "7 mesaj gönderildi"),
+        ("ar", 0, "0 رسالة مُرسلة"),
+        ("ar", 1, "1 رسالة مُرسلة"),
+        ("ar", 2, "2 رسالتان مُرسلتان"),
+        ("ar", 5, "5 رسائل مُرسلة"),
+        ("ar", 11, "11 رسالة مُرسلة"),
+        ("ar", 21, "21 رسالة مُرسلة"),
+        ("ar", 101, "101 رسالة مُرسلة"),
+        ("ar", 103, "103 رسائل مُرسلة"),
+    ],
+)
+def test_counter_uses_the_languages_plural_rules(lang: str, count: int, text: str) -> None:
+    # Only the catalogs are needed here, not the extension and its database.
+    with Flask("plurals").app_context(), use_language(lang):
+        assert count_text(count, lang) == text
+
+
+def test_counter_in_the_json_and_on_the_page_follows_the_count(
+    client: FlaskClient, campaign: Any
+) -> None:
+    assert client.get(f"{API}?lang=de").get_json()["count_text"] == "0 Nachrichten gesendet"
+    first = client.post(f"{API}/actions", json=supporter(client, lang="de"))
+    assert first.get_json()["count_text"] == "1 Nachricht gesendet"
+    second = client.post(f"{API}/actions", json=supporter(client, lang="de", email="b@example.org"))
+    assert second.get_json()["count_text"] == "2 Nachrichten gesendet"
+    html = client.get(f"{PAGE}?lang=de").get_data(as_text=True)
+    assert "2 Nachrichten gesendet" in html
+
+
+# --- The language is kept: form, thank-you page, mails -----------------------
+
+
+def test_german_form_keeps_german_through_the_post_the_thanks_and_the_confirmation_mail(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    page = client.get(f"{PAGE}?lang=de", headers=ENGLISH).get_data(as_text=True)
+    assert '<input id="lang" name="lang" type="hidden" value="de">' in page
+    data = form_fields(page, lang="de", opt_in="y")
+    # Posted to the bare URL with an English browser: the form's language still wins.
+    response = client.post(PAGE, data=data, headers=ENGLISH)
+    assert response.status_code == 303
+    location = response.headers["Location"]
+    assert "lang=de" in location
+    thanks = client.get(location, headers=ENGLISH).get_data(as_text=True)
+    assert html_tag(thanks) == '<html lang="de" dir="ltr">'
+    assert "<h1>Danke!</h1>" in thanks
+    assert "Bitte schau in dein Postfach" in thanks
+    assert "1 Nachricht gesendet" in thanks
+
+    (confirm,) = mailbox.to("ana@example.org")
+    assert confirm["Subject"] == "Bitte bestätigen: Benachrichtigungen zu Eilaktionen"
+    text = text_of(confirm)
+    assert text.startswith("Hallo Ana Kovač,")
+    assert f"Danke, dass du mitgemacht hast: {GERMAN_TITLE}." in text
+    assert '<html lang="de">' in html_of(confirm)
+    assert ">Benachrichtigungen bestätigen</a>" in html_of(confirm)
+    (target,) = mailbox.to("ceo@mining.example")
+    assert "Stellt sie sofort wieder ein." in text_of(target)
+
+
+def test_an_invalid_german_post_comes_back_in_german(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    page = client.get(f"{PAGE}?lang=de").get_data(as_text=True)
+    data = form_fields(page, lang="de", name="", email="not an address", challenge_answer="1")
+    response = client.post(PAGE, data=data, headers=ENGLISH)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert html_tag(html) == '<html lang="de" dir="ltr">'
+    assert "Bitte überprüfe das Formular" in html
+    assert "Dieses Feld ist erforderlich." in html
+    assert "Bitte gib eine gültige E-Mail-Adresse ein." in html
+    assert "Das ist nicht die angezeigte Zahl. Bitte beantworte die neue Spam-Prüfung." in html
+    assert re.search(r'<label for="challenge_answer">Gib hier die Zahl \d{4} ein</label>', html)
+    assert mailbox.messages == []
+
+
+def test_subscribers_language_is_stored_and_alerts_go_out_in_it(
+    app: Flask, client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    for lang, email in (("de", "ana@example.org"), ("en", "ben@example.org")):
+        body = supporter(client, lang=lang, email=email, opt_in=True)
+        assert client.post(f"{API}/actions", json=body).status_code == 201
+        (confirm,) = [m for m in mailbox.to(email) if "confirm" in text_of(m)]
+        found = CONFIRM_LINK.search(text_of(confirm))
+        assert found
+        # The confirm page speaks the subscriber's language, whatever the browser says.
+        ask = client.get(found.group(1)).get_data(as_text=True)
+        assert html_tag(ask) == f'<html lang="{lang}" dir="ltr">'
+        assert client.post(found.group(1)).status_code == 200
+    with get_storage().sessions() as session:
+        stored = {
+            email: lang
+            for email, lang in session.execute(select(Subscriber.email, Subscriber.lang))
+        }
+    assert stored == {"ana@example.org": "de", "ben@example.org": "en"}
+
+    add_campaign(
+        "zweite-aktion",
+        {"en": {"title": "Free the strikers", "summary": "Arrested for striking."},
+         "de": {"title": "Freiheit für die Streikenden", "summary": "Verhaftet wegen Streiks."}},
+    )  # fmt: skip
+    mailbox.received.clear()
+    result = app.test_cli_runner().invoke(args=["urgentaction", "alert", "zweite-aktion"])
+    assert result.exit_code == 0, result.output
+    (german,) = mailbox.to("ana@example.org")
+    assert german["Subject"] == "Eilaktion: Freiheit für die Streikenden"
+    assert "Verhaftet wegen Streiks." in text_of(german)
+    assert "Jetzt aktiv werden: http://actions.test/actions/zweite-aktion?lang=de" in text_of(
+        german
+    )
+    assert "Abbestellen:" in text_of(german)
+    (english,) = mailbox.to("ben@example.org")
+    assert english["Subject"] == "Urgent action: Free the strikers"
+    assert "Take action: http://actions.test/actions/zweite-aktion?lang=en" in text_of(english)
+
+
+# --- Error texts and labels in the request's language ------------------------
+
+
+def test_api_422_errors_are_in_the_requests_language(client: FlaskClient, campaign: Any) -> None:
+    body = supporter(client, lang="de", name="", email="kein-at", challenge_answer="0")
+    response = client.post(f"{API}/actions", json=body)
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert errors["name"] == ["Dieses Feld ist erforderlich."]
+    assert errors["email"] == ["Bitte gib eine gültige E-Mail-Adresse ein."]
+    assert errors["challenge"] == [
+        "Das ist nicht die angezeigte Zahl. Bitte beantworte die neue Spam-Prüfung."
+    ]
+    # The fresh challenge that comes with the errors asks in German too.
+    assert re.fullmatch(
+        r"Gib hier die Zahl \d{4} ein", response.get_json()["challenge"]["question"]
+    )
+    long_name = supporter(client, lang="de", name="x" * 201)
+    errors = client.post(f"{API}/actions", json=long_name).get_json()["errors"]
+    assert errors["name"] == ["Bitte verwende höchstens 200 Zeichen."]
+    wrong_type = supporter(client, lang="de", name=5, opt_in="yes")
+    errors = client.post(f"{API}/actions", json=wrong_type).get_json()["errors"]
+    assert errors == {"name": ["Muss Text sein."], "opt_in": ["Muss true oder false sein."]}
+
+
+def test_api_errors_are_translated_in_every_shipped_language(client: FlaskClient) -> None:
+    every_language_campaign()
+    for lang in SHIPPED:
+        translations = catalog(lang)
+        body = supporter(client, "everywhere", lang=lang, name="", country="XX")
+        response = client.post("/actions/api/campaigns/everywhere/actions", json=body)
+        errors = response.get_json()["errors"]
+        required = translations.gettext("This field is required.")
+        assert required != "This field is required.", lang
+        assert errors["name"] == [required], lang
+        country = translations.gettext("Please choose a country from the list.")
+        assert country != "Please choose a country from the list.", lang
+        assert errors["country"] == [country], lang
+
+
+def test_api_refusals_are_in_the_requests_language(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    missing = client.get("/actions/api/campaigns/no-such", headers={"Accept-Language": "de"})
+    assert missing.status_code == 404
+    assert missing.get_json() == {
+        "error": "Diese Kampagne gibt es nicht, oder sie ist noch nicht öffentlich."
+    }
+    assert client.post(f"{API}/actions", json=supporter(client, lang="de")).status_code == 201
+    again = client.post(f"{API}/actions", json=supporter(client, lang="de"))
+    assert again.status_code == 409
+    assert again.get_json()["error"] == "Du hast diese Nachricht schon gesendet. Danke!"
+    not_json = client.post(
+        f"{API}/actions", data="[]", content_type="application/json",
+        headers={"Accept-Language": "de"},
+    )  # fmt: skip
+    assert not_json.status_code == 400
+    assert not_json.get_json()["error"] == "Der Inhalt der Anfrage muss ein JSON-Objekt sein."
+    campaign.status = "closed"
+    get_session().commit()
+    closed = client.post(f"{API}/actions", json={"lang": "de"})
+    assert closed.status_code == 410
+    assert (
+        closed.get_json()["error"] == "Diese Kampagne ist beendet. Danke für deine Unterstützung."
+    )
+
+
+def test_html_error_pages_are_in_the_browsers_language(client: FlaskClient) -> None:
+    response = client.get("/actions/no-such-campaign", headers={"Accept-Language": "fr"})
+    assert response.status_code == 404
+    html = response.get_data(as_text=True)
+    assert html_tag(html) == '<html lang="fr" dir="ltr">'
+    assert "<h1>Introuvable</h1>" in html
+    assert "Cette campagne n’existe pas ou n’est pas encore publique." in html
+
+
+def test_campaign_json_labels_and_question_are_in_the_requested_language(
+    client: FlaskClient, campaign: Any
+) -> None:
+    english = client.get(f"{API}?lang=en").get_json()
+    german = client.get(f"{API}?lang=de").get_json()
+    assert german["lang"] == "de"
+    assert german["labels"]["name"] == "Dein Name"
+    assert german["labels"]["submit"] == "Nachricht senden"
+    assert german["labels"].keys() == english["labels"].keys()
+    untranslated = [k for k, v in german["labels"].items() if v == english["labels"][k]]
+    assert untranslated == []
+    assert re.fullmatch(r"Gib hier die Zahl \d{4} ein", german["challenge"]["question"])
+    assert ["AT", "Österreich"] in german["countries"]
+    assert german["share"][0]["name"] == "E-Mail"
+
+
+def test_campaign_json_labels_in_every_shipped_language(client: FlaskClient) -> None:
+    every_language_campaign()
+    english = client.get("/actions/api/campaigns/everywhere?lang=en").get_json()["labels"]
+    for lang in SHIPPED:
+        data = client.get(f"/actions/api/campaigns/everywhere?lang={lang}").get_json()
+        translations = catalog(lang)
+        assert (data["lang"], data["title"]) == (lang, f"Title {lang}")
+        assert data["labels"]["submit"] == translations.gettext("Send the message"), lang
+        # Every label differs from the English one: none was left untranslated.
+        assert [k for k, v in data["labels"].items() if v == english[k]] == [], lang
+        plural = translations.ngettext("%(num)s message sent", "%(num)s messages sent", 0)
+        assert data["count_text"] == plural % {"num": "0"}, lang
+
+
+# --- Right to left ------------------------------------------------------------
+
+
+def test_arabic_pages_embed_and_json_say_rtl(client: FlaskClient) -> None:
+    every_language_campaign()
+    page = client.get("/actions/everywhere?lang=ar").get_data(as_text=True)
+    assert html_tag(page) == '<html lang="ar" dir="rtl">'
+    assert "إرسال الرسالة" in page
+    embed = client.get("/actions/everywhere/embed?lang=ar").get_data(as_text=True)
+    assert html_tag(embed) == '<html lang="ar" dir="rtl">'
+    data = client.get("/actions/api/campaigns/everywhere?lang=ar").get_json()
+    assert (data["lang"], data["dir"]) == ("ar", "rtl")
+    assert client.get("/actions/api/campaigns/everywhere?lang=de").get_json()["dir"] == "ltr"
+    index = client.get("/actions/?lang=ar").get_data(as_text=True)
+    assert html_tag(index) == '<html lang="ar" dir="rtl">'
+
+
+def test_text_direction_follows_the_script() -> None:
+    assert [text_direction(c) for c in ("ar", "he", "fa", "de", "uk", "bs")] == [
+        "rtl", "rtl", "rtl", "ltr", "ltr", "ltr",
+    ]  # fmt: skip
+
+
+# --- Countries ----------------------------------------------------------------
+
+
+def names(lang: str) -> list[str]:
+    return [name for _code, name in country_choices(lang)]
+
+
+def in_order(listed: list[str], *expected: str) -> bool:
+    positions = [listed.index(name) for name in expected]
+    return positions == sorted(positions)
+
+
+def test_country_names_are_in_the_page_language(client: FlaskClient, campaign: Any) -> None:
+    html = client.get(f"{PAGE}?lang=de").get_data(as_text=True)
+    assert '<option value="AT">Österreich</option>' in html
+    assert '<option value="">Wähle dein Land</option>' in html
+    html = client.get(PAGE).get_data(as_text=True)
+    assert '<option value="AT">Austria</option>' in html
+
+
+def test_german_sorts_umlauts_with_their_base_letter() -> None:
+    german = names("de")
+    assert in_order(german, "Afghanistan", "Ägypten", "Ålandinseln", "Albanien")
+    assert in_order(german, "Oman", "Österreich", "Pakistan")
+
+
+def test_turkish_letters_of_their_own_sort_after_their_base_letter() -> None:
+    turkish = names("tr")
+    assert in_order(turkish, "Cezayir", "Curaçao", "Çad", "Çekya", "Çin", "Danimarka")
+    # Dotless ı comes before i, and the capital I belongs to ı.
+    assert in_order(turkish, "Hollanda", "Irak", "İran", "İrlanda", "Jamaika")
+    assert in_order(turkish, "Kenya", "Kıbrıs", "Kırgızistan", "Kiribati")
+    assert in_order(turkish, "Guyana", "Güney Afrika", "Haiti")
+
+
+def test_spanish_sorts_ch_within_c_and_n_tilde_after_n() -> None:
+    spanish = names("es")
+    assert in_order(spanish, "Canadá", "Chad", "Chequia", "Chile", "China", "Colombia", "Cuba")
+    key = lambda word: sort_key(word, "es")  # noqa: E731
+    assert key("nz") < key("ña") < key("o")
+    assert key("Ñu") > key("nzz")
+
+
+def test_bosnian_and_albanian_digraphs_are_letters_of_their_own() -> None:
+    bosnian = names("bs")
+    assert in_order(bosnian, "Crna Gora", "Čad", "Čile", "Danska")
+    assert in_order(bosnian, "Dominikanska Republika", "Džibuti", "Egipat")
+    assert in_order(bosnian, "Novi Zeland", "Njemačka", "Obala Slonovače")
+    albanian = names("sq")
+    assert in_order(albanian, "Butan", "Côte d’Ivoire", "Çad", "Danimarkë")
+    assert in_order(albanian, "Suedi", "Svalbard e Jan-Majen", "Shqipëri", "Tajlandë", "Zvicër")
+
+
+def test_every_language_lists_the_same_countries() -> None:
+    codes = {code for code, _name in country_choices("en")}
+    assert "XK" in codes and "EU" not in codes and "ZZ" not in codes
+    for lang in SHIPPED:
+        assert {code for code, _name in country_choices(lang)} == codes
+
+
+# --- A message fixed in one language ------------------------------------------
+
+
+@pytest.fixture
+def albanian_message(app: Flask) -> Campaign:
+    return add_campaign(
+        "minatoret",
+        {
+            "en": {"title": "Reinstate the miners", "subject": "Reinstate them",
+                   "message": "Reinstate the sacked miners."},
+            "de": {"title": "Stellt die Bergleute wieder ein", "subject": "Stellt sie ein",
+                   "message": "Stellt die entlassenen Bergleute wieder ein."},
+            "sq": {"title": "Riktheni minatorët", "subject": "Rikthejini në punë",
+                   "message": "Rikthejini në punë minatorët e pushuar."},
+            "fr": {"title": "Réintégrez les mineurs"},
+            "ar": {"title": "أعيدوا عمال المناجم", "message": "أعيدوا عمال المناجم المفصولين."},
+        },
+        message_lang="sq",
+    )  # fmt: skip
+
+
+def test_fixed_message_language_shows_that_message_with_a_translation_beside_it(
+    client: FlaskClient, albanian_message: Campaign
+) -> None:
+    html = client.get("/actions/minatoret?lang=de").get_data(as_text=True)
+    assert html_tag(html) == '<html lang="de" dir="ltr">'
+    note = "Die Nachricht wird auf Albanisch gesendet."
+    assert f'<p class="ua-help" id="message-help">{note}</p>' in html
+    assert 'name="subject" type="text" value="Rikthejini në punë"' in html
+    sent = re.search(r'<textarea ([^>]*)name="message"[^>]*>\s*([^<]*)</textarea>', html)
+    assert sent
+    assert sent.group(2) == "Rikthejini në punë minatorët e pushuar."
+    assert 'lang="sq"' in sent.group(1) and 'aria-describedby="message-help"' in sent.group(1)
+    box = re.search(r'<textarea id="ua-message-translation"([^>]*)>([^<]*)</textarea>', html)
+    assert box
+    assert box.group(2) == "Stellt die entlassenen Bergleute wieder ein."
+    assert " readonly" in box.group(1) and 'lang="de"' in box.group(1)
+    assert "name=" not in box.group(1)  # never submitted
+    assert '<label for="ua-message-translation">Übersetzung zum Verständnis</label>' in html
+
+
+def test_no_translation_box_when_the_page_is_in_the_message_language(
+    client: FlaskClient, albanian_message: Campaign
+) -> None:
+    html = client.get("/actions/minatoret?lang=sq").get_data(as_text=True)
+    assert "ua-message-translation" not in html
+    assert 'id="message-help"' not in html
+    assert "Rikthejini në punë minatorët e pushuar." in html
+
+
+def test_translation_box_falls_back_and_keeps_its_own_direction(
+    client: FlaskClient, albanian_message: Campaign
+) -> None:
+    # French has no message of its own: the fallback's (English) stands in, marked as English.
+    html = client.get("/actions/minatoret?lang=fr").get_data(as_text=True)
+    assert "Le message est envoyé en albanais." in html
+    box = re.search(r'<textarea id="ua-message-translation"([^>]*)>([^<]*)</textarea>', html)
+    assert box and box.group(2) == "Reinstate the sacked miners."
+    assert 'lang="en" dir="ltr"' in box.group(1)
+    html = client.get("/actions/minatoret?lang=ar").get_data(as_text=True)
+    assert html_tag(html) == '<html lang="ar" dir="rtl">'
+    assert "لغة الرسالة: الألبانية." in html
+    box = re.search(r'<textarea id="ua-message-translation"([^>]*)>([^<]*)</textarea>', html)
+    assert box and 'lang="ar" dir="rtl"' in box.group(1)
+
+
+def test_fixed_message_language_reaches_the_targets_and_the_json(
+    client: FlaskClient, albanian_message: Campaign, mailbox: Mailbox
+) -> None:
+    page = client.get("/actions/minatoret?lang=de").get_data(as_text=True)
+    token, answer = page_challenge(page)
+    data = {
+        "name": "Ana Kovač", "email": "ana@example.org", "country": "BA", "lang": "de",
+        "subject": "Rikthejini në punë", "message": "Rikthejini në punë minatorët e pushuar.",
+        "challenge_token": token, "challenge_answer": answer, "hp": "", "opt_in": "y",
+    }  # fmt: skip
+    assert client.post("/actions/minatoret", data=data).status_code == 303
+    (target,) = mailbox.to("ceo@mining.example")
+    assert target["Subject"] == "Rikthejini në punë"
+    assert "Rikthejini në punë minatorët e pushuar." in text_of(target)
+    (confirm,) = mailbox.to("ana@example.org")
+    assert confirm["Subject"] == "Bitte bestätigen: Benachrichtigungen zu Eilaktionen"
+    json = client.get("/actions/api/campaigns/minatoret?lang=de").get_json()
+    assert (json["lang"], json["message_lang"]) == ("de", "sq")
+    assert json["message"] == "Rikthejini në punë minatorët e pushuar."
+    assert json["title"] == "Stellt die Bergleute wieder ein"

@@ -1,0 +1,228 @@
+"""Mail to the targets, read as it arrived at a real SMTP server."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from flask_urgentaction import mail
+from flask_urgentaction.countries import country_name
+from flask_urgentaction.models import Action, OutboxMessage
+from flask_urgentaction.storage import get_storage
+
+from .conftest import Mailbox, action_body, form_data
+
+TARGETS = ["ceo@mining.example", "minister@labour.example"]
+SENDER = "actions@network.example"
+ACTIONS_URL = "/actions/api/campaigns/example-mine-strike/actions"
+
+
+def outbox_rows() -> list[OutboxMessage]:
+    # A fresh session: the request's session may hold stale copies.
+    with get_storage().sessions() as session:
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def action_count() -> int:
+    with get_storage().sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Action)) or 0)
+
+
+def only_message(mailbox: Mailbox) -> tuple[list[str], EmailMessage]:
+    assert len(mailbox.received) == 1, [m["Subject"] for m in mailbox.messages]
+    return mailbox.received[0]
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    return str(text.get_content()), str(html.get_content())  # type: ignore[attr-defined]
+
+
+def test_one_target_mail_per_action_to_every_target_from_the_configured_sender(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    data = form_data(client, subject="Give the jobs back", message="Reinstate all five.")
+    assert client.post("/actions/example-mine-strike", data=data).status_code == 303
+
+    rcpt, message = only_message(mailbox)
+    assert sorted(rcpt) == TARGETS
+    assert sorted(a.addr_spec for a in message["To"].addresses) == TARGETS
+    (sender,) = message["From"].addresses
+    assert sender.display_name == "Ana Kovač via Example Network"
+    assert sender.addr_spec == SENDER
+    (reply_to,) = message["Reply-To"].addresses
+    assert (reply_to.display_name, reply_to.addr_spec) == ("Ana Kovač", "ana@example.org")
+    assert str(message["Subject"]) == "Give the jobs back"
+    (row,) = outbox_rows()
+    assert row.kind == "target" and row.status == "sent"
+    assert str(message["Message-ID"]) == row.message_id
+
+
+def test_second_supporter_gets_a_message_of_their_own_and_a_repeat_gets_none(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    assert client.post(ACTIONS_URL, json=action_body(client)).status_code == 201
+    other = action_body(client, name="Lejla", email="lejla@example.org")
+    assert client.post(ACTIONS_URL, json=other).status_code == 201
+    again = action_body(client, email="ANA@example.org")
+    assert client.post(ACTIONS_URL, json=again).status_code == 409
+
+    assert len(mailbox.messages) == 2
+    assert [str(m["Reply-To"].addresses[0].addr_spec) for m in mailbox.messages] == [
+        "ana@example.org",
+        "lejla@example.org",
+    ]
+    assert len({str(m["Message-ID"]) for m in mailbox.messages}) == 2
+
+
+def test_text_body_carries_message_name_union_and_country_name(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    body = action_body(client, message="Stop the lockout at shaft 3.", union="SSM Tuzla")
+    assert client.post(ACTIONS_URL, json=body).status_code == 201
+
+    text, _html = parts(only_message(mailbox)[1])
+    assert "Stop the lockout at shaft 3." in text
+    assert "Ana Kovač" in text
+    assert "SSM Tuzla" in text
+    assert country_name("BA", "en") in text
+    assert "Bosnia" in text
+    assert "\nBA\n" not in text
+
+
+def test_html_part_escapes_html_typed_by_the_supporter(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    body = action_body(
+        client,
+        name="Ana <b>Kovač</b>",
+        union="<i>SSM</i>",
+        message='<script>alert("x")</script> & <a href="https://evil.example">click</a>',
+    )
+    assert client.post(ACTIONS_URL, json=body).status_code == 201
+
+    text, html = parts(only_message(mailbox)[1])
+    assert "&lt;script&gt;" in html
+    assert "<script>" not in html
+    assert '<a href="https://evil.example">' not in html
+    assert "&lt;b&gt;Kovač&lt;/b&gt;" in html
+    assert "&lt;i&gt;SSM&lt;/i&gt;" in html
+    # The plain text part is plain text: shown as typed, nothing to escape.
+    assert '<script>alert("x")</script>' in text
+
+
+@pytest.mark.parametrize(
+    "app_config", [{"URGENTACTION_SENDER": "Solidarity Desk <desk@solidarity.example>"}]
+)
+def test_urgentaction_sender_overrides_mail_default_sender(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    assert client.post(ACTIONS_URL, json=action_body(client)).status_code == 201
+
+    (sender,) = only_message(mailbox)[1]["From"].addresses
+    assert sender.display_name == "Ana Kovač via Solidarity Desk"
+    assert sender.addr_spec == "desk@solidarity.example"
+    (row,) = outbox_rows()
+    assert row.message_id.endswith("@solidarity.example>")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ana <ana@example.org>",
+        "ana@example.org",
+        "Kovač, Ana",
+        'Ana "the welder" Kovač',
+        "Ana (SSM) Kovač",
+        "Bcc: x@evil.example",
+    ],
+)
+def test_from_address_is_always_the_sender_whatever_the_supporter_calls_themselves(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox, name: str
+) -> None:
+    assert client.post(ACTIONS_URL, json=action_body(client, name=name)).status_code == 201
+
+    rcpt, message = only_message(mailbox)
+    assert sorted(rcpt) == TARGETS
+    (sender,) = message["From"].addresses
+    assert sender.addr_spec == SENDER
+    assert sender.display_name == f"{name} via Example Network"
+    (reply_to,) = message["Reply-To"].addresses
+    assert reply_to.addr_spec == "ana@example.org"
+    assert reply_to.display_name == name
+
+
+@pytest.mark.parametrize("field", ["name", "subject"])
+@pytest.mark.parametrize("char", ["\r\n", "\n", "\r", "\0"])
+def test_form_refuses_line_breaks_and_nul_in_header_fields(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox, field: str, char: str
+) -> None:
+    value = f"Ana{char}Bcc: x@evil.example"
+    response = client.post(ACTIONS_URL, json=action_body(client, **{field: value}))
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]
+
+    page = client.post("/actions/example-mine-strike", data=form_data(client, **{field: value}))
+    assert page.status_code == 422
+    assert action_count() == 0
+    assert outbox_rows() == []
+    assert mailbox.messages == []
+
+
+@pytest.mark.parametrize("value", ["a\rb", "a\nb", "a\r\nBcc: x@evil.example", "a\0b"])
+def test_header_safe_raises_header_injection_on_cr_lf_nul(value: str) -> None:
+    with pytest.raises(mail.HeaderInjection):
+        mail.header_safe(value)
+
+
+def test_header_safe_passes_one_line_values_unchanged() -> None:
+    assert mail.header_safe("Ana Kovač, SSM: Bcc <x>") == "Ana Kovač, SSM: Bcc <x>"
+
+
+def test_bcc_typed_into_every_field_adds_no_header_and_no_recipient(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    evil = "Bcc: x@evil.example"
+    body = action_body(
+        client,
+        name=evil,
+        subject=evil,
+        message=f"{evil}\r\nCc: y@evil.example\n\nTo: z@evil.example",
+    )
+    assert client.post(ACTIONS_URL, json=body).status_code == 201
+
+    rcpt, message = only_message(mailbox)
+    assert sorted(rcpt) == TARGETS
+    assert {key.lower() for key in message} == {
+        "content-type", "mime-version", "subject", "from", "to", "date", "message-id",
+        "reply-to",
+    }  # fmt: skip
+    assert message["Bcc"] is None and message["Cc"] is None
+    assert sorted(a.addr_spec for a in message["To"].addresses) == TARGETS
+    assert str(message["Subject"]) == evil
+    assert message["From"].addresses[0].addr_spec == SENDER
+    text, _html = parts(message)
+    assert "Cc: y@evil.example" in text
+
+
+def test_target_mail_is_rendered_in_the_message_language_of_the_action(
+    app: Flask, client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    body = action_body(client, lang="de", country="DE", subject=None, message=None)
+    del body["subject"], body["message"]
+    assert client.post(ACTIONS_URL, json=body).status_code == 201
+
+    message = only_message(mailbox)[1]
+    assert str(message["Subject"]) == "Stellt die Gewerkschafter wieder ein"
+    text, html = parts(message)
+    assert "Stellt die entlassenen Gewerkschafter wieder ein." in text
+    assert country_name("DE", "de") == "Deutschland"
+    assert "Deutschland" in text
+    assert 'lang="de"' in html
