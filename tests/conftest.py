@@ -191,7 +191,9 @@ def action_body(client: FlaskClient, **fields: Any) -> dict[str, Any]:
     return body
 
 
-def form_data(client: FlaskClient, slug: str = "example-mine-strike", **fields: Any) -> dict[str, Any]:
+def form_data(
+    client: FlaskClient, slug: str = "example-mine-strike", **fields: Any
+) -> dict[str, Any]:
     """Valid HTML form fields with the challenge from a fresh page; ``fields`` override."""
     html = client.get(f"/actions/{slug}").get_data(as_text=True)
     token, answer = form_challenge(html)

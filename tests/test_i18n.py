@@ -570,6 +570,14 @@ def test_german_sorts_umlauts_with_their_base_letter() -> None:
     assert in_order(german, "Oman", "Österreich", "Pakistan")
 
 
+def test_cyrillic_letters_sort_in_the_alphabets_order() -> None:
+    # Unicode puts є, і, ї after я; the collation puts them where Ukrainians expect.
+    ukrainian = names("uk")
+    assert in_order(ukrainian, "Ефіопія", "Єгипет", "Ємен", "Замбія", "Зімбабве", "Ізраїль")
+    assert in_order(ukrainian, "Італія", "Йорданія", "Кабо-Верде", "Китай", "Кіпр", "Куба")
+    assert in_order(names("ru"), "Эфиопия", "Южный Судан", "Ямайка", "Япония")
+
+
 def test_turkish_letters_of_their_own_sort_after_their_base_letter() -> None:
     turkish = names("tr")
     assert in_order(turkish, "Cezayir", "Curaçao", "Çad", "Çekya", "Çin", "Danimarka")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import uuid
@@ -33,24 +32,8 @@ from .conftest import Mailbox, form_data, make_app
 pytestmark = pytest.mark.postgresql
 
 
-@pytest.fixture(scope="session")
-def reachable_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Let the postgres user pass through pytest's temporary folders.
-
-    As root, ``postgres_url`` runs initdb as the postgres user inside
-    ``/tmp/pytest-of-root/pytest-N/``, which pytest creates with mode 0700.
-    Search permission alone (no listing) lets it reach its own data folder.
-    """
-    if os.geteuid() != 0:
-        return
-    base = tmp_path_factory.getbasetemp()
-    for folder in (base, base.parent):
-        if folder == base or folder.name.startswith("pytest-of-"):
-            folder.chmod(folder.stat().st_mode | 0o011)
-
-
 @pytest.fixture
-def database_url(reachable_basetemp: None, postgres_url: str) -> Iterator[str]:
+def database_url(postgres_url: str) -> Iterator[str]:
     """A database of its own for one test, dropped afterwards."""
     name = f"ua_test_{uuid.uuid4().hex[:12]}"
     server = postgres_url.replace("postgresql+psycopg://", "postgresql://")

@@ -5,7 +5,9 @@ from flask.testing import FlaskClient
 from .conftest import Mailbox, action_body, form_data
 
 
-def test_form_action_reaches_every_target(client: FlaskClient, campaign: object, mailbox: Mailbox) -> None:
+def test_form_action_reaches_every_target(
+    client: FlaskClient, campaign: object, mailbox: Mailbox
+) -> None:
     response = client.post("/actions/example-mine-strike", data=form_data(client))
     assert response.status_code == 303
     assert len(mailbox.messages) == 1
@@ -16,7 +18,9 @@ def test_form_action_reaches_every_target(client: FlaskClient, campaign: object,
 
 
 def test_api_action(client: FlaskClient, campaign: object, mailbox: Mailbox) -> None:
-    response = client.post("/actions/api/campaigns/example-mine-strike/actions", json=action_body(client))
+    response = client.post(
+        "/actions/api/campaigns/example-mine-strike/actions", json=action_body(client)
+    )
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["count"] == 1
     assert len(mailbox.messages) == 1

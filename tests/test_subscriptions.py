@@ -331,7 +331,9 @@ def test_old_confirm_link_cannot_subscribe_again_after_unsubscribing(
     assert subscriber().status == "unsubscribed"
 
     page = client.post(old_confirm)
-    assert page.status_code in (400, 410)
+    assert page.status_code == 410
+    assert "This link has expired" in page.get_data(as_text=True)
+    assert '<form method="post">' not in page.get_data(as_text=True)
     assert subscriber().status == "unsubscribed"
     assert all(c.withdrawn_at is not None for c in consents())
 
@@ -354,7 +356,7 @@ def test_unsubscribed_supporter_may_opt_in_again_with_a_new_link(
     assert subscriber().status == "pending"
     new_confirm = confirm_path(mailbox)
     assert new_confirm != old_confirm
-    assert client.post(old_confirm).status_code in (400, 410)
+    assert client.post(old_confirm).status_code == 410
     assert subscriber().status == "pending"
     assert client.post(new_confirm).status_code == 200
     assert subscriber().status == "confirmed"
@@ -450,3 +452,21 @@ def test_werkzeug_server_access_log_shows_no_confirm_token(
     assert any("/actions/confirm/[token]" in line for line in lines), lines
     assert all(token not in line for line in lines)
     assert subscriber().status == "pending"
+
+
+def test_get_on_a_used_or_withdrawn_link_says_so_instead_of_showing_a_button(
+    app: Flask, client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    url = confirmed_with_alert(app, client, mailbox)
+    old_confirm = confirm_path(mailbox)
+    confirmed_page = client.get(old_confirm).get_data(as_text=True)
+    assert "already confirmed" in confirmed_page
+    assert '<form method="post">' not in confirmed_page
+
+    unsubscribe_path = url.removeprefix("http://actions.test")
+    assert client.post(unsubscribe_path).status_code == 200
+    again = client.get(unsubscribe_path).get_data(as_text=True)
+    assert "already unsubscribed" in again and '<form method="post">' not in again
+    withdrawn = client.get(old_confirm)
+    assert withdrawn.status_code == 410
+    assert '<form method="post">' not in withdrawn.get_data(as_text=True)

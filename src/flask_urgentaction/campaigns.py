@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .i18n import locale_of, match
 from .models import Action, Campaign, CampaignTranslation, Target, utcnow
+from .origins import normalize
 
 STATUSES = ("draft", "live", "closed")
 TEXT_FIELDS = ("title", "summary", "body", "subject", "message")
@@ -74,7 +75,15 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
     if origins is not None:
         if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
             raise fail("allowed_origins", "must be a list of origins")
-        origins = [normalize_origin(o, fail) for o in origins]
+        clean_origins = []
+        for origin in origins:
+            normalized = normalize(origin)
+            if not normalized or urlsplit(origin.strip()).path not in ("", "/"):
+                raise fail(
+                    "allowed_origins", f"{origin!r} is not an origin like https://union.example"
+                )
+            clean_origins.append(normalized)
+        origins = clean_origins
 
     targets = data.get("targets")
     if not isinstance(targets, list) or not targets:
@@ -142,16 +151,6 @@ def _string(data: Mapping[str, Any], key: str, limit: int, fail: Any, prefix: st
     if "\0" in value:
         raise fail(prefix + key, "contains a NUL character")
     return value.strip()
-
-
-def normalize_origin(origin: str, fail: Any = None) -> str:
-    """``https://Union.Example/`` -> ``https://union.example``."""
-    parts = urlsplit(origin.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-        if fail is None:
-            raise ValueError(origin)
-        raise fail("allowed_origins", f"{origin!r} is not an origin like https://union.example")
-    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 def read_file(path: str | Path) -> dict[str, Any]:

@@ -36,16 +36,34 @@ def subscriber_for(purpose: Purpose, token: str) -> tuple[Subscriber, int | None
     return subscriber, consent_id if isinstance(consent_id, int) else None
 
 
-def confirm(token: str) -> Outcome:
-    session = get_session()
+def _consent_for(token: str) -> tuple[Subscriber, Consent, bool]:
+    """The subscriber and consent a confirm link is for, and whether it is done."""
     subscriber, consent_id = subscriber_for(Purpose.CONFIRM, token)
-    consent = session.get(Consent, consent_id) if consent_id else None
+    consent = get_session().get(Consent, consent_id) if consent_id else None
     if consent is None or consent.subscriber_id != subscriber.id:
         raise TokenError(expired=False)
     if consent.withdrawn_at is not None:
         # Unsubscribed after this link was sent: an old link must not undo that.
         raise TokenError(expired=True)
-    if subscriber.status == "confirmed" and consent.confirmed_at is not None:
+    done = subscriber.status == "confirmed" and consent.confirmed_at is not None
+    return subscriber, consent, done
+
+
+def would_change(purpose: Purpose, token: str) -> Subscriber | None:
+    """For the GET page: the subscriber if a POST would change something, None if
+    it is done already; TokenError if the link cannot be used."""
+    if purpose is Purpose.CONFIRM:
+        subscriber, _consent, done = _consent_for(token)
+    else:
+        subscriber, _ = subscriber_for(purpose, token)
+        done = subscriber.status == "unsubscribed"
+    return None if done else subscriber
+
+
+def confirm(token: str) -> Outcome:
+    session = get_session()
+    subscriber, consent, done = _consent_for(token)
+    if done:
         return Outcome.ALREADY
     now = datetime.now(UTC)
     consent.confirmed_at = consent.confirmed_at or now

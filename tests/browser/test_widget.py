@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.conftest import SAMPLE, api_challenge
+from tests.conftest import SAMPLE, action_body, api_challenge
 
 from .support import FOCUSED, SLUG, TITLE, HostSite, LiveApp, challenge_number, fill_action
 
@@ -335,3 +335,60 @@ def test_widget_works_under_the_documented_host_csp(
     widget.get_by_role("button", name="Send the message").click()
     expect(widget.get_by_role("heading", name="Thank you!")).to_be_visible()
     assert violations == []
+
+
+def test_offline_submit_keeps_the_input_and_the_retry_succeeds(
+    live: LiveApp, host_site: HostSite, page: Page
+) -> None:
+    widget = open_widget(page, host_site.page(live.widget()))
+    fill_action(widget)
+    page.context.set_offline(True)
+    widget.get_by_role("button", name="Send the message").click()
+    expect(widget.get_by_role("status")).to_contain_text("you seem to be offline")
+    expect(widget.locator("[name=name]")).to_have_value("Ana Kovač")
+    assert live.actions() == []
+
+    page.context.set_offline(False)
+    widget.get_by_role("button", name="Send the message").click()
+    expect(widget.get_by_role("heading", name="Thank you!")).to_be_focused()
+    assert len(live.actions()) == 1
+
+
+def test_second_action_with_the_same_email_is_announced_not_sent(
+    live: LiveApp, host_site: HostSite, page: Page
+) -> None:
+    client = live.app.test_client()
+    response = client.post(f"/actions/api/campaigns/{SLUG}/actions", json=action_body(client))
+    assert response.status_code == 201
+    widget = open_widget(page, host_site.page(live.widget()))
+    fill_action(widget)  # the same address as above
+    widget.get_by_role("button", name="Send the message").click()
+    expect(widget.get_by_role("status")).to_have_text(
+        "You have already sent this message. Thank you!"
+    )
+    assert len(live.actions()) == 1
+    assert len(live.mailbox.messages) == 1
+
+
+@pytest.mark.parametrize("app_config", [{"URGENTACTION_RATE_LIMIT": "1 per minute"}])
+def test_rate_limited_submit_is_announced(live: LiveApp, host_site: HostSite, page: Page) -> None:
+    url = host_site.page(live.widget() + live.widget())
+    first, second = open_widget(page, url, 0), open_widget(page, url, 1)
+    fill_action(first)
+    first.get_by_role("button", name="Send the message").click()
+    expect(first.get_by_role("heading", name="Thank you!")).to_be_visible()
+    fill_action(second, email="ben@example.org")
+    second.get_by_role("button", name="Send the message").click()
+    expect(second.get_by_role("status")).to_contain_text("Too many messages")
+    assert len(live.actions()) == 1
+
+
+def test_closed_campaign_shows_the_notice_without_a_form(
+    live: LiveApp, host_site: HostSite, page: Page, tmp_path: Path
+) -> None:
+    live.add_campaign(tmp_path / "closed.toml", SAMPLE.replace('"live"', '"closed"', 1))
+    widget = open_widget(page, host_site.page(live.widget()))
+    expect(widget.get_by_role("status")).to_have_text(
+        "This campaign is closed. Thank you for your support."
+    )
+    expect(widget.locator("form")).to_have_count(0)

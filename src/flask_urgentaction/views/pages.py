@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 from ..campaigns import count_actions, counts, live_campaigns, text_in
 from ..i18n import gettext
 from ..storage import get_session
-from ..subscriptions import Outcome, confirm, subscriber_for, unsubscribe
+from ..subscriptions import Outcome, confirm, subscriber_for, unsubscribe, would_change
 from ..tokens import Purpose, TokenError
 from .common import (
     campaign_language,
@@ -81,12 +81,13 @@ def _link_page(purpose: Purpose, token: str, template: str) -> tuple[str, int]:
     lang = choose_language(site_languages(), "en")
     try:
         subscriber, _consent = subscriber_for(purpose, token)
+        lang = choose_language([subscriber.lang, *site_languages()], subscriber.lang)
+        if request.method == "GET":
+            pending = would_change(purpose, token)
+            return render(template, lang, state="ask" if pending else "already")
     except TokenError as exc:
         return render(template, lang, 400 if not exc.expired else 410,
                       state="expired" if exc.expired else "invalid")  # fmt: skip
-    lang = choose_language([subscriber.lang, *site_languages()], subscriber.lang)
-    if request.method == "GET":
-        return render(template, lang, state="ask")
     change = confirm if purpose is Purpose.CONFIRM else unsubscribe
     try:
         outcome = change(token)
