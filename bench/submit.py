@@ -92,7 +92,7 @@ def main(n: int) -> None:
             mail = app.extensions["mail"]
             start = time.perf_counter()
             with flask_mail.Connection(mail) as conn:
-                for i in range(n):
+                for _ in range(n):
                     conn.send(flask_mail.Message("S", ["t@example.org"], body="M",
                                                  sender="b@example.org"))  # fmt: skip
             raw_send = time.perf_counter() - start

@@ -32,6 +32,14 @@ if [ "${1:-}" = "--extract-to" ]; then
   exit 0
 fi
 
-extract "$DIR/$DOMAIN.pot"
+# Keep the old template when only its date would change, so that a run with no
+# new strings leaves every file as it was.
+new=$(mktemp)
+trap 'rm -f "$new"' EXIT
+extract "$new"
+if ! diff -q <(grep -v '^"POT-Creation-Date:' "$new") \
+             <(grep -sv '^"POT-Creation-Date:' "$DIR/$DOMAIN.pot") >/dev/null; then
+  cp "$new" "$DIR/$DOMAIN.pot"
+fi
 "$PYBABEL" --quiet update -i "$DIR/$DOMAIN.pot" -d "$DIR" -D "$DOMAIN" --ignore-obsolete
 "$PYBABEL" compile -d "$DIR" -D "$DOMAIN" --statistics
