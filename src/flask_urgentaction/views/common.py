@@ -68,13 +68,13 @@ def campaign_language(campaign: Campaign, wanted: str = "") -> str:
     return choose_language(campaign.languages, campaign.fallback_lang)
 
 
+def number(value: int, lang: str) -> str:
+    """A number written the way ``lang`` writes it (5,000 or 5.000)."""
+    return str(format_decimal(value, locale=lang.replace("-", "_")))
+
+
 def count_text(count: int, lang: str) -> str:
-    return ngettext(
-        "%(num)s message sent",
-        "%(num)s messages sent",
-        count,
-        num=format_decimal(count, locale=lang.replace("-", "_")),
-    )
+    return ngettext("%(num)s message sent", "%(num)s messages sent", count, num=number(count, lang))
 
 
 def share_links(url: str, title: str) -> list[dict[str, str]]:
@@ -124,6 +124,7 @@ def render(template: str, lang: str, status: int = 200, **context: Any) -> tuple
         dir=text_direction(lang),
         language_name=language_name,
         aria=aria,
+        number=number,
         render_markdown=render_markdown,
         opt_in_text=opt_in_text(),
         **context,
