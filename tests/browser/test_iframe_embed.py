@@ -67,7 +67,8 @@ def test_iframe_submits_with_third_party_cookies_blocked_and_resizes(
     assert thanks_height < form_height
 
     (action,) = live.actions()
-    assert action.partner_tag == "ssm-iframe"
+    # Attribution: the partner tag, and the framing page's origin (from the Referer).
+    assert (action.partner_tag, action.source_origin) == ("ssm-iframe", host_site.origin)
     ((recipients, _message),) = live.mailbox.received
     assert sorted(recipients) == ["ceo@mining.example", "minister@labour.example"]
     assert page.context.cookies() == []

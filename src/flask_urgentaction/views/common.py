@@ -167,7 +167,12 @@ def message_context(campaign: Campaign, lang: str) -> dict[str, Any]:
 
 
 def submit_form(
-    campaign: Campaign, lang: str, template: str, thanks_endpoint: str, **context: Any
+    campaign: Campaign,
+    lang: str,
+    template: str,
+    thanks_endpoint: str,
+    source_origin: str | None = None,
+    **context: Any,
 ) -> Response | tuple[str, int]:
     """Handle a form POST from the page or the embed: store, send, redirect."""
     texts = text_in(campaign, lang)
@@ -185,7 +190,8 @@ def submit_form(
         status = 429
     elif form.validate():
         try:
-            taken = take_action(campaign, form, lang, request_origin())
+            source = request_origin() if source_origin is None else source_origin
+            taken = take_action(campaign, form, lang, source)
         except AlreadyActed:
             notice = gettext("You have already sent this message. Thank you!")
             status = 409

@@ -1,8 +1,10 @@
 """The form alone, for a third-party <iframe>; it needs no cookie to work.
 
 Framing is allowed for the campaign's allowed origins only, and the page tells
-its parent its height (static/embed.js) so the iframe can fit it. A partner
-tag for attribution comes in as ``?partner=`` on the iframe's address.
+its parent its height (static/embed.js) so the iframe can fit it. For
+attribution, a partner tag comes in as ``?partner=`` on the iframe's address,
+and the framing page's origin (from the Referer of the iframe's request) rides
+along in a hidden field; on POST it counts only if it is an allowed origin.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from werkzeug.wrappers import Response
 from ..campaigns import count_actions, text_in
 from ..forms import LIMITS
 from ..models import Campaign
-from ..origins import frame_ancestors
+from ..origins import frame_ancestors, is_allowed, normalize
 from ..storage import get_session
 from .common import (
     campaign_language,
@@ -39,8 +41,10 @@ def form(slug: str) -> Response:
     campaign = load_campaign(slug)
     lang = campaign_language(campaign, request.form.get("lang", ""))
     if request.method == "POST":
+        framing = _framing_origin(request.form.get("embed_origin", ""), campaign)
         result = submit_form(campaign, lang, "embed.html", "urgentaction.embed.thanks",
-                             count_text=count_text)  # fmt: skip
+                             source_origin=framing, count_text=count_text,
+                             embed_origin=framing)  # fmt: skip
         return _framable(result, campaign)
     texts = text_in(campaign, lang)
     form = None
@@ -51,8 +55,15 @@ def form(slug: str) -> Response:
         "embed.html", lang, 200 if campaign.status == "live" else 410,
         campaign=campaign, texts=texts, count_text=count_text, form=form,
         count=count_actions(get_session(), campaign.id),
+        embed_origin=_framing_origin(request.referrer or "", campaign),
     )  # fmt: skip
     return _framable(page, campaign)
+
+
+def _framing_origin(value: str, campaign: Campaign) -> str:
+    """The page framing us, if it is one allowed to; "" when unknown."""
+    origin = normalize(value)
+    return origin if origin and is_allowed(origin, campaign) else ""
 
 
 def _partner_tag(value: str) -> str:
