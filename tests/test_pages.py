@@ -434,3 +434,24 @@ def test_html_element_has_lang_and_dir(client: FlaskClient, campaign: Any, app: 
     assert Page(page).options["EG"] == Locale("ar").territories["EG"]
     for url in ("/actions/", "/actions/nothing-here"):
         assert re.search(r'<html lang="[a-z-]+" dir="(ltr|rtl)">', html(client.get(url)))
+
+
+def test_other_http_errors_get_our_translated_page(
+    app: Flask, client: FlaskClient, campaign: Any
+) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = 2000
+    response = client.post(
+        "/actions/example-mine-strike?lang=de",
+        data={"message": "x" * 5000},
+        headers={"Accept-Language": "de"},
+    )
+    assert response.status_code == 413
+    page = response.get_data(as_text=True)
+    assert "Etwas ist schiefgelaufen" in page and 'lang="de"' in page
+    api = client.post(
+        "/actions/api/campaigns/example-mine-strike/actions",
+        json={"message": "x" * 5000},
+        headers={"Accept-Language": "de"},
+    )
+    assert api.status_code == 413
+    assert api.get_json() == {"error": "Etwas ist schiefgelaufen. Bitte versuche es noch einmal."}

@@ -59,10 +59,12 @@ def target_message(campaign: Campaign, action: Action) -> OutboxMessage:
     """The supporter's message to the campaign's targets."""
     site_name, address = sender()
     via = site_name or campaign.partner or address
-    display = gettext("%(name)s via %(site)s", name=header_safe(action.name), site=via)
-    with use_language(action.lang):
-        country = country_name(action.country, action.lang) if action.country else ""
-        text, html = _render("target", campaign=campaign, action=action, country=country)
+    # Written for the targets: in the campaign's message language when it fixes one.
+    lang = campaign.message_lang or action.lang
+    with use_language(lang):
+        display = gettext("%(name)s via %(site)s", name=header_safe(action.name), site=via)
+        country = country_name(action.country, lang) if action.country else ""
+        text, html = _render("target", campaign=campaign, action=action, country=country, lang=lang)
     return OutboxMessage(
         kind="target",
         dedupe_key=f"target:{action.id}",

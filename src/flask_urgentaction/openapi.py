@@ -76,6 +76,26 @@ def _schemas() -> dict[str, Any]:
         "subject": _string("Default subject of the message."),
         "message": _string("Default message text; the supporter may edit it."),
         "message_lang": _string("Language the default subject and message are in."),
+        "message_note": _string(
+            "When the message is sent in another language than the page's, a note saying"
+            " so in the page's language; else empty."
+        ),
+        "message_translation": {
+            "description": "The campaign's translation of the message into the page's"
+            " language, for understanding only (never sent); null when not needed.",
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["lang", "dir", "message"],
+                    "properties": {
+                        "lang": {"type": "string"},
+                        "dir": {"enum": ["ltr", "rtl"]},
+                        "message": {"type": "string"},
+                    },
+                },
+            ],
+        },
         "count": {"type": "integer", "minimum": 0},
         "count_text": _string("The count as a localised sentence."),
         "goal": {"type": ["integer", "null"], "minimum": 0},

@@ -56,6 +56,7 @@
     'input,select,textarea{display:block;width:100%;padding:.5em;background:var(--ua-bg,#fff);' +
     'border:1px solid var(--ua-border,#767676);border-radius:var(--ua-radius,6px)}' +
     'textarea{resize:vertical}' +
+    '.t{white-space:pre-wrap;padding:0 .75em;border-inline-start:3px solid var(--ua-border,#767676)}' +
     // The checkbox beside its label, the label wrapping next to it on a phone.
     '.c{display:flex;flex-wrap:wrap;gap:.5em;align-items:flex-start}' +
     '.c input{width:1.25em;height:1.25em;margin:.15em 0 0;flex:none}.c label{flex:1;font-weight:400}' +
@@ -138,7 +139,13 @@
           h('option', { value: '' }, L.country_choose),
           ...(c.countries || []).map(([code, name]) => h('option', { value: code }, name)))),
         field('subject', L.subject, input({ value: c.subject })),
-        field('message', L.message, h('textarea', { rows: 8 }, c.message)),
+        field('message', L.message,
+          h('textarea', { rows: 8, lang: c.message_lang }, c.message), c.message_note),
+        // The campaign's translation of a message sent in another language.
+        c.message_translation && h('div', { part: 'field', class: 'f' },
+          h('p', { class: 'd' }, L.message_translation),
+          h('p', { class: 't', lang: c.message_translation.lang, dir: c.message_translation.dir },
+            c.message_translation.message)),
         chal,
         // Honeypot: people never see or reach it, bots fill it in. Its name
         // matches no autofill token so browsers leave it empty.

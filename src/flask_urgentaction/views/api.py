@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, send_from_directory, url_for
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 
 from ..actions import AlreadyActed, ChallengeReused, take_action
@@ -31,6 +31,7 @@ from .common import (
     choose_language,
     count_text,
     deliver_inline,
+    message_context,
     share_links,
     site_languages,
 )
@@ -116,6 +117,7 @@ def labels() -> dict[str, str]:
         "error_origin": _origin_refused(),
         "required": gettext("This field is required."),
         "honeypot": gettext("Leave this field empty"),
+        "message_translation": gettext("Translation for your understanding"),
     }
 
 
@@ -136,6 +138,7 @@ def campaign(slug: str) -> Response:
     texts = text_in(found, lang)
     message = text_in(found, found.message_lang or lang)
     count = count_actions(get_session(), found.id)
+    extra = message_context(found, texts.lang)
     url = url_for("urgentaction.campaign", slug=slug, lang=texts.lang, _external=True)
     body = {
         "slug": found.slug,
@@ -152,6 +155,9 @@ def campaign(slug: str) -> Response:
         "subject": message.subject or message.title,
         "message": message.message,
         "message_lang": message.lang,
+        # When the message goes out in another language than the page's.
+        "message_note": extra.get("message_note", ""),
+        "message_translation": extra.get("message_translation"),
         "count": count,
         "count_text": count_text(count, texts.lang),
         "goal": found.goal,
@@ -248,6 +254,15 @@ def _invalid(form: ActionForm, campaign: Campaign) -> Response:
         # A fresh challenge to retry with, so the widget need not reload.
         body["challenge"] = form.challenge.as_json()
     return _answer(body, 422, campaign)
+
+
+@api.errorhandler(HTTPException)
+def api_error(error: HTTPException) -> Response:
+    """Errors of the API are JSON too, in the request's language."""
+    choose_language(site_languages(), "en")
+    if error.code == 404:
+        return _no_campaign()
+    return _error(gettext("Something went wrong. Please try again."), error.code or 500)
 
 
 @api.route("/openapi.json")

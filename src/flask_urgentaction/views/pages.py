@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, request, url_for
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from ..campaigns import count_actions, counts, live_campaigns, text_in
@@ -35,6 +36,8 @@ def register_pages(bp: Blueprint) -> None:
     bp.after_request(security_headers)
     bp.register_error_handler(404, not_found)
     bp.register_error_handler(403, forbidden)
+    # Anything else (400, 405, 500...): our own page, in the page's language.
+    bp.register_error_handler(HTTPException, http_error)
 
 
 def index() -> tuple[str, int]:
@@ -120,6 +123,13 @@ def not_found(_error: Exception) -> tuple[str, int]:
     lang = choose_language(site_languages(), "en")
     return render("message.html", lang, 404, title=gettext("Not found"),
                   text=gettext("There is no such campaign, or it is not public yet."))  # fmt: skip
+
+
+def http_error(error: HTTPException) -> tuple[str, int]:
+    lang = choose_language(site_languages(), "en")
+    return render("message.html", lang, error.code or 500,
+                  title=gettext("Something went wrong"),
+                  text=gettext("Something went wrong. Please try again."))  # fmt: skip
 
 
 def forbidden(_error: Exception) -> tuple[str, int]:
