@@ -17,6 +17,7 @@ from ..i18n import (
     gettext,
     language_name,
     language_name_in,
+    match,
     negotiate,
     ngettext,
     set_language,
@@ -59,8 +60,6 @@ def choose_language(offered: list[str], fallback: str) -> str:
 
 def campaign_language(campaign: Campaign, wanted: str = "") -> str:
     if wanted:
-        from ..i18n import match
-
         chosen = match(wanted, campaign.languages)
         if chosen:
             set_language(chosen)
@@ -125,6 +124,7 @@ def render(template: str, lang: str, status: int = 200, **context: Any) -> tuple
         language_name=language_name,
         aria=aria,
         number=number,
+        count_text=count_text,
         render_markdown=render_markdown,
         opt_in_text=opt_in_text(),
         **context,

@@ -20,7 +20,6 @@ from ..storage import get_session
 from .common import (
     campaign_language,
     content_policy,
-    count_text,
     load_campaign,
     new_form,
     render,
@@ -43,7 +42,7 @@ def form(slug: str) -> Response:
     if request.method == "POST":
         framing = _framing_origin(request.form.get("embed_origin", ""), campaign)
         result = submit_form(campaign, lang, "embed.html", "urgentaction.embed.thanks",
-                             source_origin=framing, count_text=count_text,
+                             source_origin=framing,
                              embed_origin=framing)  # fmt: skip
         return _framable(result, campaign)
     texts = text_in(campaign, lang)
@@ -53,7 +52,7 @@ def form(slug: str) -> Response:
         form.partner.data = _partner_tag(request.args.get("partner", ""))
     page = render(
         "embed.html", lang, 200 if campaign.status == "live" else 410,
-        campaign=campaign, texts=texts, count_text=count_text, form=form,
+        campaign=campaign, texts=texts, form=form,
         count=count_actions(get_session(), campaign.id),
         embed_origin=_framing_origin(request.referrer or "", campaign),
     )  # fmt: skip
@@ -82,7 +81,7 @@ def thanks(slug: str) -> Response:
     lang = campaign_language(campaign)
     page = render(
         "embed_thanks.html", lang, campaign=campaign, texts=text_in(campaign, lang),
-        count=count_actions(get_session(), campaign.id), count_text=count_text,
+        count=count_actions(get_session(), campaign.id),
         opt_in_pending=request.args.get("optin") == "1",
     )  # fmt: skip
     return _framable(page, campaign)

@@ -15,7 +15,6 @@ from .common import (
     campaign_language,
     choose_language,
     content_policy,
-    count_text,
     load_campaign,
     new_form,
     render,
@@ -48,7 +47,7 @@ def index() -> tuple[str, int]:
         {"campaign": c, "texts": text_in(c, lang), "count": by_id.get(c.id, 0)}
         for c in live_campaigns(session)
     ]
-    return render("index.html", lang, items=items, count_text=count_text,
+    return render("index.html", lang, items=items,
                   languages=site_languages())  # fmt: skip
 
 
@@ -56,14 +55,13 @@ def campaign_page(slug: str) -> Response | tuple[str, int]:
     campaign = load_campaign(slug)
     lang = campaign_language(campaign, request.form.get("lang", ""))
     if request.method == "POST":
-        return submit_form(campaign, lang, "campaign.html", "urgentaction.thanks",
-                           count_text=count_text)  # fmt: skip
+        return submit_form(campaign, lang, "campaign.html", "urgentaction.thanks")  # fmt: skip
     texts = text_in(campaign, lang)
     form = new_form(campaign, texts) if campaign.status == "live" else None
     count = count_actions(get_session(), campaign.id)
     status = 200 if campaign.status == "live" else 410
     return render("campaign.html", lang, status, campaign=campaign, texts=texts,
-                  form=form, count=count, count_text=count_text)  # fmt: skip
+                  form=form, count=count)  # fmt: skip
 
 
 def thanks(slug: str) -> tuple[str, int]:
@@ -73,7 +71,7 @@ def thanks(slug: str) -> tuple[str, int]:
     url = url_for("urgentaction.campaign", slug=slug, _external=True)
     return render(
         "thanks.html", lang, campaign=campaign, texts=texts,
-        count=count_actions(get_session(), campaign.id), count_text=count_text,
+        count=count_actions(get_session(), campaign.id),
         opt_in_pending=request.args.get("optin") == "1",
         share=share_links(url, texts.title),
     )  # fmt: skip
