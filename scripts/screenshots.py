@@ -1,4 +1,6 @@
-"""Make docs/screenshots/*.png: the widget on a partner page, at desktop and phone width.
+"""Make docs/screenshots/*.png: the widget on a partner page, at desktop and phone width,
+and right to left: the Arabic campaign page, the Arabic widget on a phone and the
+Arabic iframe embed.
 
 Usage: .venv/bin/python scripts/screenshots.py
 
@@ -16,12 +18,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from playwright.sync_api import Browser  # noqa: E402
 from tests.browser.support import (  # noqa: E402
+    SLUG,
+    HostSite,
+    LiveApp,
     launch_chromium,
     serve_app,
     serve_host_site,
 )
-from tests.conftest import Mailbox  # noqa: E402
+from tests.browser.test_rtl import ARABIC  # noqa: E402
+from tests.conftest import SAMPLE, Mailbox  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 
@@ -61,6 +68,60 @@ to the company and the Ministry of Labour.</p>
 """
 
 
+def shoot(browser: Browser, url: str, name: str, width: int, height: int, ready: str) -> None:
+    """Open ``url`` at ``width`` px, wait for ``ready`` (a selector), save the whole page."""
+    page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
+    page.goto(url)
+    page.locator(ready).wait_for()
+    path = OUT / name
+    page.screenshot(path=str(path), full_page=True)
+    page.close()
+    print(f"wrote {path.relative_to(ROOT)} ({width} px wide)")
+
+
+def shoot_iframe(browser: Browser, url: str, name: str, width: int) -> None:
+    """Like shoot(), for a page with the iframe embed.
+
+    The frame is another site, so Chromium draws it in its own process and a
+    full-page screenshot leaves the part of it below the first screen blank.
+    The viewport is made as tall as the page instead.
+    """
+    page = browser.new_page(viewport={"width": width, "height": 800}, device_scale_factor=1)
+    page.goto(url)
+    page.frame_locator("iframe").locator("form button").wait_for()
+    # The resize listener has replaced the snippet's fixed height.
+    page.wait_for_function("document.querySelector('iframe').style.height !== '1700px'")
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": width, "height": height})
+    page.wait_for_function(
+        "h => document.documentElement.scrollHeight === h && "
+        "document.querySelector('iframe').getBoundingClientRect().bottom <= h",
+        arg=height,
+    )
+    path = OUT / name
+    page.screenshot(path=str(path))
+    page.close()
+    print(f"wrote {path.relative_to(ROOT)} ({width} px wide)")
+
+
+def shoot_all(browser: Browser, live: LiveApp, site: HostSite, tmp: Path) -> None:
+    url = site.serve(PARTNER_PAGE.replace("{widget}", live.widget(partner="screenshots")))
+    widget = "[data-urgentaction] button"
+    shoot(browser, url, "widget-host-page.png", 1024, 900, widget)
+    shoot(browser, url, "widget-phone.png", 360, 740, widget)
+
+    # Right to left: the sample campaign with its Arabic translation.
+    live.add_campaign(tmp / "arabic.toml", SAMPLE + ARABIC)
+    page_url = f"{live.base}/{SLUG}?lang=ar"
+    shoot(browser, page_url, "rtl-campaign-page.png", 1024, 900, "form button")
+    arabic_widget = live.widget(lang="ar", partner="screenshots")
+    url = site.serve(PARTNER_PAGE.replace("{widget}", arabic_widget))
+    shoot(browser, url, "rtl-widget.png", 360, 740, widget)
+    iframe = live.iframe(partner="screenshots").replace("/embed?lang=en", "/embed?lang=ar", 1)
+    url = site.serve(PARTNER_PAGE.replace("{widget}", iframe))
+    shoot_iframe(browser, url, "rtl-iframe.png", 1024)
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     mailbox = Mailbox()
@@ -72,20 +133,7 @@ def main() -> int:
             serve_host_site() as site,
             launch_chromium() as browser,
         ):
-            url = site.serve(PARTNER_PAGE.replace("{widget}", live.widget(partner="screenshots")))
-            for name, width, height in (
-                ("widget-host-page.png", 1024, 900),
-                ("widget-phone.png", 360, 740),
-            ):
-                page = browser.new_page(
-                    viewport={"width": width, "height": height}, device_scale_factor=1
-                )
-                page.goto(url)
-                page.locator("[data-urgentaction] button").wait_for()
-                path = OUT / name
-                page.screenshot(path=str(path), full_page=True)
-                page.close()
-                print(f"wrote {path.relative_to(ROOT)} ({width} px wide)")
+            shoot_all(browser, live, site, Path(tmp))
     finally:
         mailbox.stop()
     return 0

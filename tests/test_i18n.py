@@ -130,7 +130,7 @@ def html_tag(html: str) -> str:
 def test_lang_parameter_beats_accept_language(client: FlaskClient, campaign: Any) -> None:
     html = client.get(f"{PAGE}?lang=de", headers=ENGLISH).get_data(as_text=True)
     assert '<html lang="de" dir="ltr">' in html
-    assert f"<h1>{GERMAN_TITLE}</h1>" in html
+    assert f'<h1 dir="auto">{GERMAN_TITLE}</h1>' in html
     assert "Nachricht senden" in html
 
 
@@ -260,7 +260,7 @@ def test_campaign_language_without_a_catalog_gets_the_english_interface(
     add_campaign("sciopero", {"en": {"title": "Strike"}, "it": {"title": "Sciopero"}})
     html = client.get("/actions/sciopero?lang=it").get_data(as_text=True)
     assert html_tag(html) == '<html lang="it" dir="ltr">'
-    assert "<h1>Sciopero</h1>" in html
+    assert '<h1 dir="auto">Sciopero</h1>' in html
     assert "Send the message" in html
     assert ">Italiano</a>" in html
 
@@ -698,3 +698,19 @@ def test_fixed_message_language_reaches_the_targets_and_the_json(
     assert (json["lang"], json["message_lang"]) == ("de", "sq")
     assert json["message"] == "Rikthejini në punë minatorët e pushuar."
     assert json["title"] == "Stellt die Bergleute wieder ein"
+
+
+def test_campaign_text_that_falls_back_to_another_language_sets_its_own_direction(
+    client: FlaskClient,
+) -> None:
+    # Arabic has only a title: the English summary and body shown on the Arabic
+    # page must not be laid out right-to-left (".The company sacked", stop in front).
+    add_campaign(
+        "fallback-dir",
+        {"en": {"title": "Strike", "summary": "Miners struck.", "body": "The company."},
+         "ar": {"title": "إضراب"}},
+    )  # fmt: skip
+    page = client.get("/actions/fallback-dir?lang=ar").get_data(as_text=True)
+    assert html_tag(page) == '<html lang="ar" dir="rtl">'
+    assert '<p class="ua-summary-text" dir="auto">Miners struck.</p>' in page
+    assert '<div class="ua-body" dir="auto"><p>The company.</p>' in page

@@ -134,7 +134,7 @@ def test_campaign_page_shows_title_partner_body_and_target_names_only(
     response = client.get(URL)
     assert response.status_code == 200
     page = html(response)
-    assert "<h1>Reinstate the sacked union leaders</h1>" in page
+    assert '<h1 dir="auto">Reinstate the sacked union leaders</h1>' in page
     assert "Example Mineworkers&#39; Union" in page
     assert "<p>The <strong>company</strong> sacked five miners.</p>" in page
     assert "<li>a list item</li>" in page
@@ -154,7 +154,7 @@ def test_campaign_body_neutralises_raw_html_and_unsafe_links(
     )
     save("unsafe-body", "live", "Unsafe body", translations={"en": {"title": "T", "body": body}})
     page = html(client.get("/actions/unsafe-body"))
-    body_html = page.split('<div class="ua-body">', 1)[1].split("</div>", 1)[0]
+    body_html = page.split('<div class="ua-body" dir="auto">', 1)[1].split("</div>", 1)[0]
     assert "<script" not in body_html
     assert "&lt;script&gt;alert('body')&lt;/script&gt;" in body_html
     assert "<img" not in body_html
@@ -223,7 +223,7 @@ def test_country_select_names_come_from_babel_in_the_page_language(
 def test_accept_language_picks_a_campaign_language(client: FlaskClient, campaign: Any) -> None:
     page = html(client.get(URL, headers={"Accept-Language": "de-AT,de;q=0.9,en;q=0.5"}))
     assert '<html lang="de" dir="ltr">' in page
-    assert "<h1>Stellt die entlassenen Gewerkschafter wieder ein</h1>" in page
+    assert '<h1 dir="auto">Stellt die entlassenen Gewerkschafter wieder ein</h1>' in page
     assert Page(page).options["AT"] == "Österreich"
 
 
@@ -339,7 +339,7 @@ def test_closed_campaign_shows_no_form_and_refuses_posts(
     response = client.get(URL)
     assert response.status_code == 410
     page = html(response)
-    assert "<h1>Reinstate the sacked union leaders</h1>" in page
+    assert '<h1 dir="auto">Reinstate the sacked union leaders</h1>' in page
     assert "This campaign is closed." in page
     assert "<form" not in page and "challenge_token" not in page
     posted = client.post(URL, data=data)

@@ -67,8 +67,10 @@
     'button:disabled{opacity:.7;cursor:progress}' +
     ':focus-visible{outline:3px solid var(--ua-accent,#b5121b);outline-offset:2px}' +
     'progress{display:block;width:100%;accent-color:var(--ua-accent,#b5121b)}' +
-    // The honeypot: out of sight, and the root's overflow:hidden means no scrollbar in RTL.
-    '.h{position:absolute;left:-9999px;top:0;width:1px;overflow:hidden}';
+    // The honeypot: out of sight on the inline-start side. Pushed past the
+    // end side instead (left in RTL) it would make the root scrollable by
+    // 10000px, even with overflow:hidden; past the start nothing can scroll.
+    '.h{position:absolute;inset-inline-start:-9999px;top:0;width:1px;height:1px;overflow:hidden}';
 
   // One constructed stylesheet shared by every widget on the page. Unlike a
   // <style> element it is not inline style to the host page's CSP, so hosts
@@ -236,8 +238,8 @@
 
     // A section named by its title: a landmark screen reader users can jump to.
     const root = h('section', { part: 'root', class: 'r', dir: c.dir, lang: c.lang, 'aria-labelledby': 'ua-t' },
-      h('h2', { part: 'title', id: 'ua-t' }, c.title),
-      h('p', { part: 'summary' }, c.summary),
+      h('h2', { part: 'title', id: 'ua-t', dir: 'auto' }, c.title),
+      h('p', { part: 'summary', dir: 'auto' }, c.summary),
       c.partner && h('p', {}, c.partner),
       h('p', {}, link(c.url, L.read_more)),
       count,
