@@ -20,7 +20,7 @@ fi
 # esbuild (to check the served widget.js against its source) and axe-core.
 (cd widget && npm ci --silent --no-audit --no-fund)
 
-.venv/bin/ruff check src tests examples bench
-.venv/bin/ruff format --check src tests examples bench
+.venv/bin/ruff check src tests examples bench scripts
+.venv/bin/ruff format --check src tests examples bench scripts
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
