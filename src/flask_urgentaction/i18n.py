@@ -86,7 +86,11 @@ class UrgentActionDomain(Domain):  # type: ignore[misc]
 
 
 domain = UrgentActionDomain()
-gettext = domain.gettext
+
+
+def gettext(string: str, **variables: Any) -> str:
+    """Translate ``string`` into the current language (Flask-Babel's is untyped)."""
+    return str(domain.gettext(string, **variables))
 
 
 def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
