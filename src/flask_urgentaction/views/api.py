@@ -15,8 +15,8 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 
-from ..actions import AlreadyActed, ChallengeReused, take_action
-from ..campaigns import count_actions, find, text_in
+from ..actions import AlreadyActed, ChallengeReused, opt_in_text, take_action
+from ..campaigns import count_actions, find, message_text, text_in
 from ..challenge import issue
 from ..countries import country_choices
 from ..forms import ActionForm
@@ -91,10 +91,7 @@ def labels() -> dict[str, str]:
         "country_choose": gettext("Choose your country"),
         "subject": gettext("Subject"),
         "message": gettext("Your message"),
-        "opt_in": gettext(
-            "Send me future urgent action alerts. I can unsubscribe at any time "
-            "with the link in every alert."
-        ),
+        "opt_in": opt_in_text(),
         "submit": gettext("Send the message"),
         "sending": gettext("Sending…"),
         "privacy": gettext("Privacy statement"),
@@ -136,7 +133,7 @@ def campaign(slug: str) -> Response:
         response.headers["Access-Control-Allow-Origin"] = origin
         return response
     texts = text_in(found, lang)
-    message = text_in(found, found.message_lang or lang)
+    message = message_text(found, lang)
     count = count_actions(get_session(), found.id)
     extra = message_context(found, texts.lang)
     url = url_for("urgentaction.campaign", slug=slug, lang=texts.lang, _external=True)
