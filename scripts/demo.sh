@@ -5,6 +5,20 @@
 #   scripts/demo.sh                 # http://127.0.0.1:5000/
 #   PORT=8000 scripts/demo.sh       # another web port
 #   DEMO_SMTP_PORT=2525 scripts/demo.sh   # another port for the mail catcher
+#   RESET=1 scripts/demo.sh         # start afresh: no actions, no subscribers, no mail
+#
+# The demo keeps its data between runs: the SQLite database (actions, subscribers,
+# the outbox) in examples/demo/instance/ and the caught mail in
+# examples/demo/mailbox/. RESET=1 deletes both before starting; deleting them by
+# hand does the same.
+#
+# The campaign pages under /actions/ are the extension's own, drawn in the demo's
+# layout (its navigation) by the template override in
+# examples/demo/templates/urgentaction/base.html; see docs/templates.md.
+#
+# The organisers' dashboard is not part of this version; the demo will get an
+# organiser login with it. Until then organisers use the command line, e.g.
+#   .venv/bin/flask --app examples/demo/app.py urgentaction campaigns list
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,6 +30,7 @@ export PORT DEMO_SMTP_PORT
 
 APP=examples/demo/app.py
 MAILBOX=examples/demo/mailbox
+INSTANCE=examples/demo/instance
 FLASK=(.venv/bin/flask --app "$APP")
 
 if [ ! -x .venv/bin/python ]; then
@@ -80,6 +95,12 @@ if port_open "$DEMO_SMTP_PORT"; then
     exit 1
 fi
 
+# After the port check: a demo still running there keeps its data.
+if [ "${RESET:-}" = 1 ]; then
+    echo "RESET=1: deleting the demo's data ($INSTANCE/, $MAILBOX/)"
+    rm -rf -- "$INSTANCE" "$MAILBOX"
+fi
+
 .venv/bin/python examples/demo/mailcatcher.py --port "$DEMO_SMTP_PORT" --dir "$MAILBOX" &
 pids+=("$!")
 for _ in $(seq 50); do
@@ -104,7 +125,7 @@ cat <<EOF
     campaigns:   http://127.0.0.1:$PORT/actions/
     embed demo:  http://127.0.0.1:$PORT/embed-demo
     mailbox:     http://127.0.0.1:$PORT/mailbox/
-  Press Ctrl-C to stop.
+  Press Ctrl-C to stop. RESET=1 scripts/demo.sh starts afresh.
 
 EOF
 

@@ -6,6 +6,7 @@ import re
 import socket
 from collections.abc import Iterator
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import Engine
 
 from flask_urgentaction import UrgentAction
 from flask_urgentaction.campaigns import load_files
-from flask_urgentaction.storage import get_session
+from flask_urgentaction.storage import alembic_config, get_session
 
 SAMPLE = """\
 slug = "example-mine-strike"
@@ -67,14 +69,20 @@ class Mailbox:
     def __init__(self) -> None:
         self.port = free_port()
         self.received: list[tuple[list[str], EmailMessage]] = []
+        # Each message's bytes as they came over DATA (dot-stuffing undone).
+        self.raw: list[bytes] = []
         self.reply: str | None = None
         self.controller: Controller | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.reply is not None:
             return self.reply
-        message = message_from_bytes(envelope.original_content, policy=policy.default)
+        # Read as a local mailbox stores mail, with LF line ends (Maildir does so);
+        # ``raw`` keeps the CRLF bytes as they came over the wire.
+        stored = envelope.original_content.replace(b"\r\n", b"\n")
+        message = message_from_bytes(stored, policy=policy.default)
         self.received.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        self.raw.append(envelope.original_content)
         return "250 OK"
 
     def start(self) -> None:
@@ -94,6 +102,19 @@ class Mailbox:
         return [m for rcpt, m in self.received if address in rcpt]
 
 
+def named_address(message: EmailMessage, header: str) -> tuple[str, str]:
+    """The one (display name, address) in ``header``, the name decoded as RFC 2047 says.
+
+    A long or non-ASCII name goes out as several encoded-words; RFC 2047 drops the
+    space between two of them, but CPython's address parser keeps it (gh-128110).
+    So the address comes from that parser and the name from the raw header.
+    """
+    (address,) = message[header].addresses
+    raw = next(value for name, value in message.raw_items() if name.lower() == header.lower())
+    phrase = "".join(str(raw).splitlines()).rpartition("<")[0].strip()
+    return str(make_header(decode_header(phrase))), str(address.addr_spec)
+
+
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     box = Mailbox()
@@ -102,8 +123,18 @@ def mailbox() -> Iterator[Mailbox]:
     box.stop()
 
 
-def make_app(tmp_path: Path, mailbox: Mailbox, **config: Any) -> Flask:
-    app = Flask("host", instance_path=str(tmp_path / "instance"))
+def host_app(
+    tmp_path: Path, mailbox: Mailbox, root_path: Path | None = None, **config: Any
+) -> Flask:
+    """A host app configured for the tests, before any extension is set up.
+
+    ``root_path`` is where it finds its own templates (and overrides of ours).
+    """
+    app = Flask(
+        "host",
+        root_path=None if root_path is None else str(root_path),
+        instance_path=str(tmp_path / "instance"),
+    )
     app.config.update(
         SECRET_KEY="test secret",
         TESTING=True,
@@ -118,6 +149,11 @@ def make_app(tmp_path: Path, mailbox: Mailbox, **config: Any) -> Flask:
         URGENTACTION_RATE_LIMIT="1000 per minute",
     )
     app.config.update(config)
+    return app
+
+
+def make_app(tmp_path: Path, mailbox: Mailbox, **config: Any) -> Flask:
+    app = host_app(tmp_path, mailbox, **config)
     UrgentAction(app)
     return app
 
@@ -213,7 +249,32 @@ def form_data(
     return data
 
 
-PGBIN = Path("/usr/lib/postgresql/15/bin")
+def migrate(engine: Engine, revision: str) -> None:
+    """Upgrade to ``"head"`` or downgrade to ``revision``, as a deploy would."""
+    from alembic import command
+
+    get_session().close()
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        if revision == "head":
+            command.upgrade(config, revision)
+        else:
+            command.downgrade(config, revision)
+
+
+def postgresql_bindir() -> Path | None:
+    """PostgreSQL's programs: UA_PG_BINDIR (scripts/test.sh sets it), else the newest
+    major version that Debian or Ubuntu installed under /usr/lib/postgresql."""
+    import os
+
+    configured = os.environ.get("UA_PG_BINDIR")
+    candidates = [Path(configured)] if configured else []
+    installed = Path("/usr/lib/postgresql").glob("*/bin")
+    candidates += sorted(
+        installed, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True
+    )
+    return next((c for c in candidates if (c / "initdb").exists()), None)
 
 
 @pytest.fixture(scope="session")
@@ -223,8 +284,9 @@ def postgres_url() -> Iterator[str]:
     import shutil
     import subprocess
 
-    if not (PGBIN / "initdb").exists():
-        pytest.fail("PostgreSQL 15 is not installed: run the tests through scripts/test.sh")
+    bindir = postgresql_bindir()
+    if bindir is None:
+        pytest.fail("PostgreSQL is not installed: run the tests through scripts/test.sh")
     import tempfile
 
     # Not under pytest's tmp folder: that one is private to root, and the
@@ -237,11 +299,11 @@ def postgres_url() -> Iterator[str]:
         shutil.chown(data, "postgres", "postgres")
         as_postgres = ["runuser", "-u", "postgres", "--"]
     subprocess.run(
-        [*as_postgres, str(PGBIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+        [*as_postgres, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
          "-E", "UTF8", "--locale=C.UTF-8"],
         check=True, capture_output=True,
     )  # fmt: skip
-    ctl = [*as_postgres, str(PGBIN / "pg_ctl"), "-D", str(data)]
+    ctl = [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data)]
     subprocess.run(
         [*ctl, "-l", str(data / "log"), "-w", "-o",
          f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=off", "start"],
@@ -252,3 +314,27 @@ def postgres_url() -> Iterator[str]:
     finally:
         subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own for one test: a SQLite file, or a new database
+    on the throwaway PostgreSQL server. Several app objects may share it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+        return
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    server: str = request.getfixturevalue("postgres_url")
+    name = f"ua_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -54,7 +54,7 @@ def assert_refused(
 ) -> None:
     assert challenge_error(response) == message
     assert count(app, "ua_actions") == actions
-    assert len(mailbox.messages) == actions
+    assert len(mailbox.to("ceo@mining.example")) == actions
 
 
 def sign(

@@ -352,8 +352,8 @@ def two_supporters(app: Flask, client: FlaskClient, campaign: Any, mailbox: Mail
     link = re.search(r"http://actions\.test(/actions/confirm/\S+)", body_text(mailbox.to(ANA)[-1]))
     assert link and client.post(link.group(1)).status_code == 200
     assert run(app, "alert", "example-mine-strike").exit_code == 0
-    # Two target mails, two confirmations, one alert (to Ana, the confirmed one).
-    assert counts() == (2, 2, 2, 5)
+    # Two mails to each of two targets, two confirmations, one alert (to Ana, confirmed).
+    assert counts() == (2, 2, 2, 7)
 
 
 def counts() -> tuple[int, int, int, int]:
@@ -366,31 +366,43 @@ def test_forget_asks_first_and_answering_no_erases_nothing(
     result = run(app, "forget", "ana@example.org", input="n\n")
     assert result.exit_code != 0
     assert "Erase 1 actions, a subscription of ana@example.org?" in result.output
-    assert counts() == (2, 2, 2, 5)
+    assert counts() == (2, 2, 2, 7)
 
 
 @pytest.mark.parametrize(("args", "answer"), [(["--yes"], None), ([], "y\n")])
-def test_forget_erases_actions_subscriber_consents_and_their_mail(
+def test_forget_erases_the_person_and_keeps_their_action_counted(
     app: Flask, two_supporters: None, args: list[str], answer: str | None
 ) -> None:
     result = run(app, "forget", "ANA@Example.org", *args, input=answer)
     assert result.exit_code == 0, result.output
     assert "Erased 1 actions, a subscription." in result.output
+    assert "still count" in result.output
 
-    assert counts() == (1, 1, 1, 2)
+    # Her action stays, and so do the two mails that reached the targets; her
+    # subscription, consent, confirmation and alert go.
+    assert counts() == (2, 1, 1, 5)
     with get_storage().sessions() as session:
-        assert session.scalars(select(Action.email)).all() == ["lejla@example.org"]
+        assert session.scalars(select(Action.email).order_by(Action.id)).all() == [
+            "", "lejla@example.org",
+        ]  # fmt: skip
         assert session.scalars(select(Subscriber.email)).all() == ["lejla@example.org"]
         # Nothing with Ana's address is left anywhere in the outbox.
         for row in session.scalars(select(OutboxMessage)):
-            stored = f"{row.recipients} {row.reply_to} {row.text_body} {row.html_body}"
+            stored = (
+                f"{row.sender} {row.recipient_name} {row.recipient} {row.reply_to} "
+                f"{row.subject} {row.text_body} {row.html_body}"
+            )
             assert ANA not in stored and "Ana Kovač" not in stored
     listed = run(app, "campaigns", "list").output
-    assert listed.split("\t")[2] == "1"
+    assert listed.split("\t")[2] == "2"
+
+    # Nothing is stored about her any more: a second forget finds nothing.
+    again = run(app, "forget", ANA, "--yes")
+    assert "Nothing is stored about" in again.output
 
 
 def test_forget_an_unknown_address_says_nothing_is_stored(app: Flask, two_supporters: None) -> None:
     result = run(app, "forget", "nobody@example.org")
     assert result.exit_code == 0
     assert "Nothing is stored about nobody@example.org" in result.output
-    assert counts() == (2, 2, 2, 5)
+    assert counts() == (2, 2, 2, 7)

@@ -1,5 +1,5 @@
 """The demo a newcomer runs: its campaigns load, an action reaches its mail catcher,
-and the mailbox page shows the target's mail and the confirmation link."""
+and the mailbox page shows the targets' mail and the confirmation link."""
 
 from __future__ import annotations
 
@@ -57,11 +57,26 @@ def test_demo_campaigns_load_and_an_action_shows_up_in_the_mailbox(demo: Flask) 
     assert "created kestrel-hill-miners" in loaded.output
 
     client = demo.test_client()
-    assert client.get("/").status_code == 200
+    home = client.get("/").get_data(as_text=True)
+    # The home page says how to start afresh and where the pages' layout comes from.
+    assert "RESET=1 scripts/demo.sh" in home
+    assert "examples/demo/templates/urgentaction/base.html" in home
     listing = client.get("/actions/").get_data(as_text=True)
     assert "/actions/kestrel-hill-miners" in listing
 
     page = client.get("/actions/kestrel-hill-miners").get_data(as_text=True)
+    # The campaign pages are drawn in the demo's layout, through its override of
+    # urgentaction/base.html, and keep the extension's stylesheet and skip link.
+    for html in (listing, page):
+        assert '<nav aria-label="Main">' in html
+        assert 'href="/mailbox/">Mailbox</a>' in html
+        assert "/actions/static/urgentaction.css" in html
+        assert 'class="ua-skip" href="#main"' in html and 'id="main"' in html
+    assert '<div lang="en" dir="ltr">' in page
+    # The iframe embed lives on partner sites: no demo navigation there.
+    embed = client.get("/actions/kestrel-hill-miners/embed").get_data(as_text=True)
+    assert "Send the message" in embed
+    assert '<nav aria-label="Main">' not in embed
     token, answer = form_challenge(page)
     response = client.post("/actions/kestrel-hill-miners", data={
         "name": "Ana Kovač", "email": "ana@example.org", "country": "BA", "lang": "en",
@@ -73,7 +88,7 @@ def test_demo_campaigns_load_and_an_action_shows_up_in_the_mailbox(demo: Flask) 
     mailbox = client.get("/mailbox/").get_data(as_text=True)
     assert "Reinstate them" in mailbox
     names = re.findall(r'href="/mailbox/([^"/]+\.eml)"', mailbox)
-    assert len(names) == 2  # the targets' mail and the confirmation
+    assert len(names) == 3  # one to each of the two targets, and the confirmation
     shown = "".join(client.get(f"/mailbox/{name}").get_data(as_text=True) for name in names)
     assert "Reinstate the miners." in shown
     assert "/actions/confirm/" in shown  # the link a newcomer clicks through

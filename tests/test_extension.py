@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from flask_urgentaction import UrgentAction
 from flask_urgentaction.campaigns import load_files
 from flask_urgentaction.extension import DEFAULTS
 from flask_urgentaction.models import Base
-from flask_urgentaction.storage import VERSION_TABLE, get_session, upgrade
+from flask_urgentaction.storage import VERSION_TABLE, get_session, head_revision, upgrade
 
 from .conftest import SAMPLE, Mailbox, make_app
 
@@ -177,6 +180,39 @@ def test_migrated_sqlite_schema_matches_the_models(tmp_path: Path, mailbox: Mail
         version = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
     assert version is not None
     assert schema_differences(engine) == []
+
+
+MIGRATE_AT = """\
+import sys, time
+from flask_urgentaction.storage import Storage
+storage = Storage(sys.argv[1])
+while time.time() < float(sys.argv[2]):
+    time.sleep(0.001)
+storage.ensure_schema()
+"""
+
+
+def test_worker_processes_starting_together_on_one_sqlite_file_migrate_once(
+    tmp_path: Path,
+) -> None:
+    # Each gunicorn worker migrates on its first request; on a fresh file they
+    # must not race to create the same tables.
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    start = str(time.time() + 3)
+    processes = [
+        subprocess.Popen([sys.executable, "-c", MIGRATE_AT, url, start], stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    errors = [process.communicate(timeout=60)[1].decode() for process in processes]
+    assert [process.returncode for process in processes] == [0] * 6, errors
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+        assert [v[0] for v in versions] == [head_revision(engine)]
+        assert schema_differences(engine) == []
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

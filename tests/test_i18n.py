@@ -30,7 +30,7 @@ from flask_urgentaction.i18n import (
 )
 from flask_urgentaction.models import Campaign, Subscriber
 from flask_urgentaction.storage import get_session, get_storage
-from flask_urgentaction.views.common import count_text
+from flask_urgentaction.views.rendering import count_text
 
 from .conftest import CHALLENGE_TOKEN, Mailbox
 
@@ -280,6 +280,11 @@ def test_campaign_language_without_a_catalog_gets_the_english_interface(
         ("fr", 0, "0 message envoyé"),
         ("fr", 1, "1 message envoyé"),
         ("fr", 2, "2 messages envoyés"),
+        ("fr", 1_000_000, "1\u202f000\u202f000 de messages envoyés"),
+        ("fr", 1_000_001, "1\u202f000\u202f001 messages envoyés"),
+        ("es", 1_000_000, "1.000.000 de mensajes enviados"),
+        ("pt", 0, "0 mensagem enviada"),
+        ("pt", 3_000_000, "3.000.000 de mensagens enviadas"),
         ("ru", 1, "Отправлено 1 сообщение"),
         ("ru", 2, "Отправлено 2 сообщения"),
         ("ru", 5, "Отправлено 5 сообщений"),

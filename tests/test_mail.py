@@ -15,7 +15,7 @@ from flask_urgentaction.countries import country_name
 from flask_urgentaction.models import Action, OutboxMessage
 from flask_urgentaction.storage import get_storage
 
-from .conftest import Mailbox, action_body, form_data
+from .conftest import Mailbox, action_body, form_data, named_address
 
 TARGETS = ["ceo@mining.example", "minister@labour.example"]
 SENDER = "actions@network.example"
@@ -33,9 +33,21 @@ def action_count() -> int:
         return int(session.scalar(select(func.count()).select_from(Action)) or 0)
 
 
-def only_message(mailbox: Mailbox) -> tuple[list[str], EmailMessage]:
-    assert len(mailbox.received) == 1, [m["Subject"] for m in mailbox.messages]
-    return mailbox.received[0]
+def by_target(mailbox: Mailbox) -> dict[str, EmailMessage]:
+    """One message per target, each in an envelope of its own with that target alone."""
+    found: dict[str, EmailMessage] = {}
+    for rcpt, message in mailbox.received:
+        (address,) = rcpt
+        assert address not in found, f"two messages to {address}"
+        assert [a.addr_spec for a in message["To"].addresses] == [address]
+        found[address] = message
+    assert sorted(found) == TARGETS
+    return found
+
+
+def only_message(mailbox: Mailbox) -> EmailMessage:
+    """The mail to the first target (every target gets the same text)."""
+    return by_target(mailbox)[TARGETS[0]]
 
 
 def parts(message: EmailMessage) -> tuple[str, str]:
@@ -45,24 +57,30 @@ def parts(message: EmailMessage) -> tuple[str, str]:
     return str(text.get_content()), str(html.get_content())  # type: ignore[attr-defined]
 
 
-def test_one_target_mail_per_action_to_every_target_from_the_configured_sender(
+def test_one_mail_per_target_each_in_its_own_envelope_from_the_configured_sender(
     client: FlaskClient, campaign: Any, mailbox: Mailbox
 ) -> None:
     data = form_data(client, subject="Give the jobs back", message="Reinstate all five.")
     assert client.post("/actions/example-mine-strike", data=data).status_code == 303
 
-    rcpt, message = only_message(mailbox)
-    assert sorted(rcpt) == TARGETS
-    assert sorted(a.addr_spec for a in message["To"].addresses) == TARGETS
-    (sender,) = message["From"].addresses
-    assert sender.display_name == "Ana Kovač via Example Network"
-    assert sender.addr_spec == SENDER
-    (reply_to,) = message["Reply-To"].addresses
-    assert (reply_to.display_name, reply_to.addr_spec) == ("Ana Kovač", "ana@example.org")
-    assert str(message["Subject"]) == "Give the jobs back"
-    (row,) = outbox_rows()
-    assert row.kind == "target" and row.status == "sent"
-    assert str(message["Message-ID"]) == row.message_id
+    messages = by_target(mailbox)
+    rows = outbox_rows()
+    assert [(r.kind, r.recipient, r.status) for r in rows] == [
+        ("target", address, "sent") for address in TARGETS
+    ]
+    assert [r.recipient_name for r in rows] == ["Example Mining Company", "Ministry of Labour"]
+    assert len({r.message_id for r in rows}) == 2
+    for row in rows:
+        message = messages[row.recipient]
+        assert str(message["Message-ID"]) == row.message_id
+        (to,) = message["To"].addresses
+        assert to.display_name == row.recipient_name
+        assert named_address(message, "From") == ("Ana Kovač via Example Network", SENDER)
+        assert named_address(message, "Reply-To") == ("Ana Kovač", "ana@example.org")
+        assert str(message["Subject"]) == "Give the jobs back"
+        assert row.last_reply.startswith("250") and row.last_error == ""
+    # The public count is per action, not per message.
+    assert action_count() == 1
 
 
 def test_second_supporter_gets_a_message_of_their_own_and_a_repeat_gets_none(
@@ -74,12 +92,13 @@ def test_second_supporter_gets_a_message_of_their_own_and_a_repeat_gets_none(
     again = action_body(client, email="ANA@example.org")
     assert client.post(ACTIONS_URL, json=again).status_code == 409
 
-    assert len(mailbox.messages) == 2
-    assert [str(m["Reply-To"].addresses[0].addr_spec) for m in mailbox.messages] == [
-        "ana@example.org",
-        "lejla@example.org",
-    ]
-    assert len({str(m["Message-ID"]) for m in mailbox.messages}) == 2
+    assert len(mailbox.messages) == 4
+    for target in TARGETS:
+        assert [str(m["Reply-To"].addresses[0].addr_spec) for m in mailbox.to(target)] == [
+            "ana@example.org",
+            "lejla@example.org",
+        ]
+    assert len({str(m["Message-ID"]) for m in mailbox.messages}) == 4
 
 
 def test_text_body_carries_message_name_union_and_country_name(
@@ -88,7 +107,7 @@ def test_text_body_carries_message_name_union_and_country_name(
     body = action_body(client, message="Stop the lockout at shaft 3.", union="SSM Tuzla")
     assert client.post(ACTIONS_URL, json=body).status_code == 201
 
-    text, _html = parts(only_message(mailbox)[1])
+    text, _html = parts(only_message(mailbox))
     assert "Stop the lockout at shaft 3." in text
     assert "Ana Kovač" in text
     assert "SSM Tuzla" in text
@@ -108,7 +127,7 @@ def test_html_part_escapes_html_typed_by_the_supporter(
     )
     assert client.post(ACTIONS_URL, json=body).status_code == 201
 
-    text, html = parts(only_message(mailbox)[1])
+    text, html = parts(only_message(mailbox))
     assert "&lt;script&gt;" in html
     assert "<script>" not in html
     assert '<a href="https://evil.example">' not in html
@@ -126,11 +145,11 @@ def test_urgentaction_sender_overrides_mail_default_sender(
 ) -> None:
     assert client.post(ACTIONS_URL, json=action_body(client)).status_code == 201
 
-    (sender,) = only_message(mailbox)[1]["From"].addresses
-    assert sender.display_name == "Ana Kovač via Solidarity Desk"
-    assert sender.addr_spec == "desk@solidarity.example"
-    (row,) = outbox_rows()
-    assert row.message_id.endswith("@solidarity.example>")
+    assert named_address(only_message(mailbox), "From") == (
+        "Ana Kovač via Solidarity Desk",
+        "desk@solidarity.example",
+    )
+    assert all(row.message_id.endswith("@solidarity.example>") for row in outbox_rows())
 
 
 @pytest.mark.parametrize(
@@ -149,14 +168,9 @@ def test_from_address_is_always_the_sender_whatever_the_supporter_calls_themselv
 ) -> None:
     assert client.post(ACTIONS_URL, json=action_body(client, name=name)).status_code == 201
 
-    rcpt, message = only_message(mailbox)
-    assert sorted(rcpt) == TARGETS
-    (sender,) = message["From"].addresses
-    assert sender.addr_spec == SENDER
-    assert sender.display_name == f"{name} via Example Network"
-    (reply_to,) = message["Reply-To"].addresses
-    assert reply_to.addr_spec == "ana@example.org"
-    assert reply_to.display_name == name
+    for message in by_target(mailbox).values():
+        assert named_address(message, "From") == (f"{name} via Example Network", SENDER)
+        assert named_address(message, "Reply-To") == (name, "ana@example.org")
 
 
 @pytest.mark.parametrize("field", ["name", "subject"])
@@ -198,14 +212,12 @@ def test_bcc_typed_into_every_field_adds_no_header_and_no_recipient(
     )
     assert client.post(ACTIONS_URL, json=body).status_code == 201
 
-    rcpt, message = only_message(mailbox)
-    assert sorted(rcpt) == TARGETS
+    message = only_message(mailbox)
     assert {key.lower() for key in message} == {
         "content-type", "mime-version", "subject", "from", "to", "date", "message-id",
         "reply-to",
     }  # fmt: skip
     assert message["Bcc"] is None and message["Cc"] is None
-    assert sorted(a.addr_spec for a in message["To"].addresses) == TARGETS
     assert str(message["Subject"]) == evil
     assert message["From"].addresses[0].addr_spec == SENDER
     text, _html = parts(message)
@@ -219,10 +231,26 @@ def test_target_mail_is_rendered_in_the_message_language_of_the_action(
     del body["subject"], body["message"]
     assert client.post(ACTIONS_URL, json=body).status_code == 201
 
-    message = only_message(mailbox)[1]
+    message = only_message(mailbox)
     assert str(message["Subject"]) == "Stellt die Gewerkschafter wieder ein"
     text, html = parts(message)
     assert "Stellt die entlassenen Gewerkschafter wieder ein." in text
     assert country_name("DE", "de") == "Deutschland"
     assert "Deutschland" in text
     assert 'lang="de"' in html
+
+
+@pytest.mark.parametrize("message", ["я" * 551, "x" * 5000, "مرحبا" * 600 + "\n\n" + "中" * 1000])
+def test_long_paragraphs_reach_every_target_with_no_line_over_998_octets(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox, message: str
+) -> None:
+    # A server enforcing RFC 5321's line limit (aiosmtpd does) refused these before.
+    assert client.post(ACTIONS_URL, json=action_body(client, message=message)).status_code == 201
+
+    assert [row.status for row in outbox_rows()] == ["sent", "sent"]
+    for received in by_target(mailbox).values():
+        text, html = parts(received)
+        assert text.startswith(message + "\n\n--\nAna Kovač\n")
+        assert message in html
+    for raw in mailbox.raw:
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998

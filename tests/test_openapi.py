@@ -75,7 +75,7 @@ def test_documented_statuses_are_the_contracts(document: dict[str, Any]) -> None
     get = document["paths"][CAMPAIGN_PATH]["get"]["responses"]
     post = document["paths"][ACTIONS_PATH]["post"]["responses"]
     assert {"200", "403", "404"} <= set(get)
-    assert set(post) == {"201", "400", "403", "404", "409", "410", "422", "429"}
+    assert set(post) == {"201", "400", "403", "404", "409", "410", "413", "422", "429"}
     assert "Retry-After" in post["429"]["headers"]
 
 
@@ -170,6 +170,10 @@ def _post_410(client: FlaskClient, tmp: Path) -> TestResponse:
     return client.post("/actions/api/campaigns/closed-one/actions", json=action_body(client))
 
 
+def _post_413(client: FlaskClient, tmp: Path) -> TestResponse:
+    return client.post(ACTIONS, json=action_body(client, message="x" * 140_000))
+
+
 def _post_422_fields(client: FlaskClient, tmp: Path) -> TestResponse:
     return client.post(ACTIONS, json=action_body(client, email="x", name=""))
 
@@ -195,6 +199,7 @@ def _post_422_challenge(client: FlaskClient, tmp: Path) -> TestResponse:
         (ACTIONS_PATH, "post", 404, _post_404),
         (ACTIONS_PATH, "post", 409, _post_409),
         (ACTIONS_PATH, "post", 410, _post_410),
+        (ACTIONS_PATH, "post", 413, _post_413),
         (ACTIONS_PATH, "post", 422, _post_422_fields),
         (ACTIONS_PATH, "post", 422, _post_422_types),
         (ACTIONS_PATH, "post", 422, _post_422_challenge),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import threading
@@ -12,19 +13,36 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, text, update
 
 from flask_urgentaction import outbox
 from flask_urgentaction.campaigns import load_files
 from flask_urgentaction.models import Action, OutboxMessage
 from flask_urgentaction.signals import action_taken, mail_failed, mail_sent
-from flask_urgentaction.storage import get_session, get_storage
+from flask_urgentaction.storage import alembic_config, get_session, get_storage
 
-from .conftest import Mailbox, action_body, form_data, make_app
+from .conftest import SAMPLE, Mailbox, action_body, form_data, make_app
 
 ACTIONS_URL = "/actions/api/campaigns/example-mine-strike/actions"
+SECOND_TARGET = """
+[[targets]]
+name = "Ministry of Labour"
+email = "minister@labour.example"
+"""
+
+
+@pytest.fixture
+def campaign_file(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """The sample campaign with one target (unless a test asks for another text): one
+    outbox row per action keeps these tests about retries plain. Mail to several
+    targets: test_mail and test_delivery_faults."""
+    assert SECOND_TARGET in SAMPLE
+    path = tmp_path / "campaign.toml"
+    path.write_text(getattr(request, "param", SAMPLE.replace(SECOND_TARGET, "")), encoding="utf-8")
+    return path
 
 
 def outbox_rows() -> list[OutboxMessage]:
@@ -294,3 +312,131 @@ def test_worker_delivery_sends_nothing_in_the_request_and_the_worker_sends_it(
     assert [r.status for r in outbox_rows()] == ["sent"]
     # The worker leaves the process's signal handlers as it found them.
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == handlers
+
+
+@pytest.mark.parametrize("campaign_file", [SAMPLE], indirect=True)
+def test_server_that_cannot_be_reached_leaves_the_rest_of_the_batch_untried_and_waiting(
+    app: Flask, client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    mailbox.stop()
+    take(client)  # two targets: the first attempt finds no server
+
+    first, second = outbox_rows()
+    assert (first.recipient, first.status, first.attempts) == ("ceo@mining.example", "queued", 1)
+    assert "Connection refused" in first.last_error and first.last_reply == ""
+    # Not tried against a server known to be down, and not due before the first.
+    assert (second.status, second.attempts, second.last_error) == ("queued", 0, "")
+    assert second.claimed_by is None
+    assert second.next_attempt_at == first.next_attempt_at
+
+    mailbox.start()
+    assert send_mail(app).startswith("sent 2,")
+    assert sorted(rcpt[0] for rcpt, _m in mailbox.received) == [
+        "ceo@mining.example", "minister@labour.example",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("app_config", [{"URGENTACTION_DELIVERY": "worker"}])
+def test_a_worker_sends_a_row_only_while_its_lease_on_it_holds(
+    app: Flask, client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    take(client)
+    (row,) = outbox.claim("worker-a")
+    # Worker a stalls past its lease; worker b finds the row due and claims it.
+    session = get_session()
+    session.execute(
+        update(OutboxMessage).values(claimed_until=datetime.now(UTC) - timedelta(seconds=1))
+    )
+    session.commit()
+    assert not outbox.renew(row, "worker-a")  # ran out, even with no one else around
+    (taken,) = outbox.claim("worker-b")
+    assert taken.id == row.id
+    assert not outbox.renew(row, "worker-a")
+    assert outbox.renew(taken, "worker-b")
+    (stored,) = outbox_rows()
+    assert (stored.claimed_by, stored.attempts, stored.status) == ("worker-b", 1, "sending")
+
+    # Nothing else can claim it now, however many look.
+    assert outbox.claim("worker-c") == []
+    assert outbox.deliver().sent == []
+    assert mailbox.messages == []
+
+
+def test_message_that_cannot_be_written_fails_at_once_and_says_why(
+    app: Flask, client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    session = get_session()
+    row = OutboxMessage(
+        kind="alert",
+        message_id="<1@network.example>",
+        sender=["Example Network", "actions@network.example"],
+        recipient_name="José",
+        recipient="josé@example.org",
+        subject="Urgent action",
+        text_body="Read more.",
+        headers={},
+    )
+    session.add(row)
+    session.commit()
+
+    report = outbox.deliver()
+    assert report.failed == [row.id]
+    (stored,) = outbox_rows()
+    assert (stored.status, stored.attempts) == ("failed", 1)
+    assert "cannot be written" in stored.last_error and "SMTPUTF8" in stored.last_error
+    assert mailbox.messages == []
+
+
+def migrate(engine: Engine, revision: str) -> None:
+    get_session().close()
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        if revision == "head":
+            command.upgrade(config, revision)
+        else:
+            command.downgrade(config, revision)
+
+
+@pytest.mark.parametrize("campaign_file", [SAMPLE], indirect=True)
+def test_migration_gives_each_recipient_of_an_old_row_a_row_of_its_own(
+    app: Flask, client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    engine = get_storage().engine
+    mailbox.reply = "554 5.7.1 no"
+    take(client)
+    before, _other = outbox_rows()
+    # Back to the schema with one row for all of an action's targets, as it was written.
+    migrate(engine, "0002")
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM ua_outbox WHERE id = :id"), {"id": _other.id})
+        connection.execute(
+            text("UPDATE ua_outbox SET recipients = :recipients, dedupe_key = :key"),
+            {
+                "recipients": json.dumps([
+                    ["Example Mining Company", "ceo@mining.example"],
+                    ["Ministry of Labour", "minister@labour.example"],
+                ]),
+                "key": f"target:{before.action_id}",
+            },
+        )  # fmt: skip
+    migrate(engine, "head")
+
+    first, second = outbox_rows()
+    assert first.id == before.id and first.message_id == before.message_id
+    assert (first.recipient_name, first.recipient) == ("Example Mining Company", before.recipient)
+    assert (second.recipient_name, second.recipient) == (
+        "Ministry of Labour", "minister@labour.example",
+    )  # fmt: skip
+    assert second.message_id != first.message_id
+    assert second.message_id.endswith("@network.example>")
+    targets = {t.email: t.id for t in campaign.targets}
+    assert [r.target_id for r in (first, second)] == [
+        targets["ceo@mining.example"], targets["minister@labour.example"],
+    ]  # fmt: skip
+    assert [r.dedupe_key for r in (first, second)] == [
+        f"target:{before.action_id}:{r.target_id}" for r in (first, second)
+    ]
+    # A copy keeps the original's state and text.
+    assert [(r.status, r.attempts) for r in (first, second)] == [("failed", 1)] * 2
+    assert (second.subject, second.text_body) == (first.subject, first.text_body)

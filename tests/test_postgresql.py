@@ -27,7 +27,7 @@ from flask_urgentaction.storage import (
     head_revision,
 )
 
-from .conftest import Mailbox, form_data, make_app
+from .conftest import Mailbox, form_data, make_app, migrate
 
 pytestmark = pytest.mark.postgresql
 
@@ -90,7 +90,8 @@ def test_whole_path_on_postgresql_from_an_empty_database_to_mail(
     with pg_app.extensions["urgentaction"].storage.sessions() as session:
         statuses = session.scalars(select(OutboxMessage.status)).all()
         subscriber = session.scalars(select(Subscriber)).one()
-    assert statuses == ["sent", "sent", "sent"]
+    # One message to each of the two targets, the confirmation, the alert.
+    assert statuses == ["sent"] * 4
     assert subscriber.status == "confirmed"
     assert subscriber.confirmed_at is not None and subscriber.confirmed_at.tzinfo is not None
     assert "example-mine-strike\tlive\t1\t" in cli(pg_app, "campaigns", "list")
@@ -103,7 +104,8 @@ def queue_rows(count: int) -> list[OutboxMessage]:
             kind="target",
             message_id=make_msgid(domain="network.example"),
             sender=["Example Network", "actions@network.example"],
-            recipients=[["Example Mining Company", "ceo@mining.example"]],
+            recipient_name="Example Mining Company",
+            recipient="ceo@mining.example",
             subject=f"Message {number}",
             text_body=f"Message {number}",
             headers={},
@@ -120,8 +122,8 @@ def test_two_workers_draining_one_outbox_send_each_row_exactly_once(
 ) -> None:
     rows = queue_rows(50)
     engine = get_storage().engine
-    # Force the worst interleaving once: both workers pick the same due rows,
-    # "a" claims them, and only then does "b" try to claim them too.
+    # Force the worst interleaving once: both workers look for due rows at the
+    # same time, and "b" only claims after "a" has.
     b_picked, a_claimed = threading.Event(), threading.Event()
     local = threading.local()
 
@@ -135,8 +137,11 @@ def test_two_workers_draining_one_outbox_send_each_row_exactly_once(
                 b_picked.set()
                 assert a_claimed.wait(10)
 
-    def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if getattr(local, "role", None) == "a" and "ua_outbox.claimed_by =" in statement:
+    def after(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        role = getattr(local, "role", None)
+        if role and statement.lstrip().startswith("UPDATE ua_outbox"):
+            first_claims.setdefault(role, cursor.rowcount)
+        if role == "a" and "ua_outbox.claimed_by =" in statement:
             a_claimed.set()
 
     sent: dict[str, list[int]] = {}
@@ -150,7 +155,6 @@ def test_two_workers_draining_one_outbox_send_each_row_exactly_once(
                 mine: list[int] = []
                 for _ in range(100):
                     report = outbox.deliver(limit=5)
-                    first_claims.setdefault(role, len(report.sent) + len(report.retrying))
                     mine += report.sent
                     left = get_session().scalar(
                         select(func.count()).where(OutboxMessage.status != "sent")
@@ -174,8 +178,9 @@ def test_two_workers_draining_one_outbox_send_each_row_exactly_once(
         event.remove(engine, "after_cursor_execute", after)
     assert errors == []
 
-    # "b" came too late for the rows "a" holds: the compare-and-set gave it none.
-    assert first_claims == {"a": 5, "b": 0}
+    # FOR UPDATE SKIP LOCKED: "b" looked while "a" held its rows, so it took five
+    # others instead of the same five (which its compare-and-set would then miss).
+    assert first_claims == {"a": 5, "b": 5}
     assert len(mailbox.messages) == 50
     message_ids = [str(m["Message-ID"]) for m in mailbox.messages]
     assert len(set(message_ids)) == 50
@@ -221,3 +226,38 @@ def test_nodes_starting_together_migrate_once(database_url: str) -> None:
     finally:
         for storage in storages:
             storage.engine.dispose()
+
+
+def table_counts(engine: Any) -> dict[str, int]:
+    tables = ("ua_actions", "ua_subscribers", "ua_consents", "ua_outbox")
+    with engine.connect() as connection:
+        return {
+            t: connection.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables
+        }
+
+
+def test_forget_and_the_public_id_migration_on_postgresql(
+    pg_app: Flask, mailbox: Mailbox, campaign_file: Path
+) -> None:
+    engine = get_storage().engine
+    cli(pg_app, "campaigns", "load", str(campaign_file))
+    client = pg_app.test_client()
+    for email in ("ana@example.org", "lejla@example.org"):
+        data = form_data(client, email=email, opt_in="y")
+        assert client.post("/actions/example-mine-strike", data=data).status_code == 303
+    assert "Erased 1 actions, a subscription." in cli(pg_app, "forget", "ana@example.org", "--yes")
+    assert cli(pg_app, "campaigns", "list").split("\t")[2] == "2"
+    # Lejla's two target mails and confirmation, Ana's two target mails (sent, stripped).
+    before = table_counts(engine)
+    assert before == {"ua_actions": 2, "ua_subscribers": 1, "ua_consents": 1, "ua_outbox": 5}
+
+    migrate(engine, "0003")
+    assert table_counts(engine) == before
+    with engine.connect() as connection:
+        keys = connection.execute(text("SELECT email_key FROM ua_actions ORDER BY id")).scalars()
+        assert [re.sub(r"\d+", "N", k) for k in keys] == ["erased:N", "lejla@example.org"]
+    migrate(engine, "head")
+    assert table_counts(engine) == before
+    with engine.connect() as connection:
+        public_ids = connection.execute(text("SELECT public_id FROM ua_subscribers")).scalars()
+        assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", p) for p in public_ids)

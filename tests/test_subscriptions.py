@@ -26,7 +26,7 @@ from flask_urgentaction.i18n import gettext, use_language
 from flask_urgentaction.models import Consent, OutboxMessage, Subscriber
 from flask_urgentaction.signals import optin_confirmed
 from flask_urgentaction.storage import get_session, get_storage
-from flask_urgentaction.tokens import Purpose, verify
+from flask_urgentaction.tokens import Purpose, sign, verify
 
 from .conftest import SAMPLE, Mailbox, action_body, api_challenge, form_data
 
@@ -112,7 +112,7 @@ def test_ticking_the_box_mails_the_supporter_an_absolute_confirm_link(
     assert consent.confirmed_at is None
     # The link is for this consent of this subscriber.
     payload, _age = verify(Purpose.CONFIRM, path.rsplit("/", 1)[1], None)
-    assert payload == {"s": subscriber().id, "c": consent.id}
+    assert payload == {"s": subscriber().public_id, "c": consent.public_id}
 
 
 def test_confirmation_mail_is_written_in_the_language_of_the_request(
@@ -374,7 +374,8 @@ def test_confirmed_subscriber_acting_again_gets_no_new_confirmation_mail(
     assert len(confirm_mails(mailbox)) == 1
     with get_storage().sessions() as session:
         kinds = list(session.scalars(select(OutboxMessage.kind).order_by(OutboxMessage.id)))
-    assert kinds == ["target", "confirm", "target"]
+    # One message to each of the two targets per action, one confirmation in all.
+    assert kinds == ["target", "target", "confirm", "target", "target"]
     assert subscriber().status == "confirmed"
     # The new consent is recorded, already confirmed.
     second = consents()[1]
@@ -470,3 +471,90 @@ def test_get_on_a_used_or_withdrawn_link_says_so_instead_of_showing_a_button(
     withdrawn = client.get(old_confirm)
     assert withdrawn.status_code == 410
     assert '<form method="post">' not in withdrawn.get_data(as_text=True)
+
+
+# Links after `forget`: a link acts on the person it was mailed to, or on no one.
+
+LEJLA = "lejla@example.org"
+
+
+def forget(app: Flask, email: str) -> None:
+    result = app.test_cli_runner().invoke(args=["urgentaction", "forget", email, "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "Erased" in result.output
+
+
+def refused(client: FlaskClient, path: str) -> None:
+    """The link page answers "not valid" to a GET and to a POST, with no button."""
+    for method in ("GET", "POST"):
+        page = client.open(path, method=method)
+        assert page.status_code == 400
+        text = page.get_data(as_text=True)
+        assert "This link is not valid" in text
+        assert '<form method="post">' not in text
+
+
+def test_old_links_of_a_forgotten_person_do_nothing_to_the_next_person_who_opts_in(
+    app: Flask, client: FlaskClient, campaign: Any, second_campaign: Any, mailbox: Mailbox
+) -> None:
+    unsubscribe_url = confirmed_with_alert(app, client, mailbox)
+    old_confirm = confirm_path(mailbox)
+    old_unsubscribe = unsubscribe_url.removeprefix("http://actions.test")
+    ana_ids = (subscriber().id, consents()[0].id)
+    forget(app, ANA)
+
+    # The next person to opt in: SQLite used to give her Ana's ids, and with them
+    # Ana's links.
+    assert opt_in(client, email=LEJLA)["opt_in_pending"] is True
+    refused(client, old_confirm)
+    assert subscriber(LEJLA).status == "pending"
+    assert [c.confirmed_at for c in consents(LEJLA)] == [None]
+
+    assert client.post(confirm_path(mailbox, LEJLA)).status_code == 200
+    assert subscriber(LEJLA).status == "confirmed"
+    refused(client, old_unsubscribe)
+    assert subscriber(LEJLA).status == "confirmed"
+    assert [c.withdrawn_at for c in consents(LEJLA)] == [None]
+    # Nor are the row ids handed out twice.
+    assert (subscriber(LEJLA).id, consents(LEJLA)[0].id) != ana_ids
+
+    # Ana's address acting again is someone new: her old links do not revive.
+    assert act_on_second(client, opt_in=True).status_code == 201
+    refused(client, old_confirm)
+    assert subscriber().status == "pending"
+
+
+def test_links_mailed_with_row_ids_still_work_for_the_row_they_were_mailed_for(
+    app: Flask, client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    opt_in(client)
+    ana, (consent,) = subscriber(), consents()
+    # As links were signed before subscribers had public ids.
+    confirm = sign(Purpose.CONFIRM, {"s": ana.id, "c": consent.id})
+    leave = sign(Purpose.UNSUBSCRIBE, {"s": ana.id})
+
+    assert client.post(f"/actions/confirm/{confirm}").status_code == 200
+    assert subscriber().status == "confirmed"
+    assert client.post(f"/actions/unsubscribe/{leave}").status_code == 200
+    assert subscriber().status == "unsubscribed"
+
+
+def test_links_mailed_with_row_ids_do_nothing_to_a_row_that_took_the_id_later(
+    app: Flask, client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    opt_in(client)
+    ana, (consent,) = subscriber(), consents()
+    # Mailed yesterday, as links were signed before subscribers had public ids.
+    confirm = signed_days_ago(app, Purpose.CONFIRM, {"s": ana.id, "c": consent.id}, days=1)
+    leave = signed_days_ago(app, Purpose.UNSUBSCRIBE, {"s": ana.id}, days=1)
+    forget(app, ANA)
+    # Before AUTOINCREMENT, SQLite gave the next rows the ids just freed.
+    session = get_session()
+    lejla = Subscriber(id=ana.id, email=LEJLA, email_key=LEJLA, lang="en", status="confirmed")
+    session.add(Consent(id=consent.id, subscriber=lejla, text="alerts", lang="en"))
+    session.commit()
+
+    refused(client, f"/actions/confirm/{confirm}")
+    refused(client, f"/actions/unsubscribe/{leave}")
+    assert subscriber(LEJLA).status == "confirmed"
+    assert [c.withdrawn_at for c in consents(LEJLA)] == [None]

@@ -1,4 +1,9 @@
-"""Taking an action: the action, its outbox rows and any opt-in, in one transaction."""
+"""Taking an action: the action, its outbox rows and any opt-in, in one transaction.
+
+The page form, the iframe embed and the JSON API all come here with a
+:class:`Submission` of plain values and get an :class:`Outcome` back; turning
+it into HTML or JSON is theirs.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,11 @@ from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from . import challenge, mail
+from . import challenge, links, mail
 from .campaigns import count_actions, message_text
-from .forms import ActionForm
 from .i18n import gettext
 from .models import Action, Campaign, Consent, OutboxMessage, Subscriber
 from .signals import action_taken
@@ -19,23 +24,57 @@ from .storage import get_session
 
 
 @dataclass(frozen=True)
+class Submission:
+    """One supporter's validated submission, as plain values."""
+
+    name: str
+    email: str
+    country: str
+    lang: str
+    # The answered spam check, spent in the same transaction as the action.
+    challenge: challenge.Solved
+    union: str = ""
+    subject: str = ""  # "": the campaign's
+    message: str = ""  # "": the campaign's
+    opt_in: bool = False
+    partner_tag: str = ""
+    source_origin: str = ""
+
+
+@dataclass(frozen=True)
 class Taken:
+    """Stored, with one outbox row per target (and any opt-in confirmation)."""
+
     action: Action
     count: int
     opt_in_pending: bool
     outbox_ids: list[int]
 
 
-class AlreadyActed(Exception):
-    """This email has acted on this campaign before; nothing new is sent."""
+@dataclass(frozen=True)
+class AlreadyActed:
+    """This email has acted on this campaign before; nothing new is stored or sent.
 
-    def __init__(self, count: int) -> None:
-        super().__init__("already acted")
-        self.count = count
+    ``repeated``: the submission's spam-check token was spent too, so this is the
+    same submission arriving again (a double click, a resend after a timeout).
+    """
+
+    count: int
+    repeated: bool
+    opt_in_pending: bool
 
 
-class ChallengeReused(Exception):
-    """Two submissions raced with one challenge token; the second loses."""
+@dataclass(frozen=True)
+class ChallengeReused:
+    """Another submission spent this spam-check token; nothing is stored."""
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The campaign takes no more actions."""
+
+
+Outcome = Taken | AlreadyActed | ChallengeReused | Closed
 
 
 def email_key(email: str) -> str:
@@ -52,34 +91,83 @@ def opt_in_text() -> str:
     )
 
 
-def take_action(campaign: Campaign, form: ActionForm, lang: str, source_origin: str = "") -> Taken:
-    """Store a validated form's action; raise AlreadyActed for a second try."""
-    session = get_session()
-    key = email_key(form.email.data)
-    if _acted(campaign.id, key):
-        raise AlreadyActed(count_actions(session, campaign.id))
-    solved = form.solved
-    assert solved is not None, "validate the form first"
+def closed(campaign: Campaign) -> Closed | None:
+    return Closed() if campaign.status == "closed" else None
 
-    texts = message_text(campaign, lang)
+
+def take_action(campaign: Campaign, submission: Submission) -> Outcome:
+    """Store a submission once per email and campaign, and say what became of it.
+
+    A twin sent at the same moment (a double click, or the same email through
+    two tabs) meets the unique keys at a flush or at the commit; it is rolled
+    back and answered as if it had come a moment later.
+    """
+    refused = closed(campaign) or _taken_before(campaign, submission)
+    if refused is not None:
+        return refused
+    session = get_session()
+    try:
+        taken = _store(campaign, submission)
+    except IntegrityError:
+        session.rollback()
+        refused = _taken_before(campaign, submission)
+        if refused is None:
+            raise
+        return refused
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    action_taken.send(app, action=taken.action)
+    return taken
+
+
+def _taken_before(campaign: Campaign, submission: Submission) -> Outcome | None:
+    """What an earlier action of this email, or an earlier use of its token, makes of it."""
+    session = get_session()
+    key = email_key(submission.email)
+    # One statement, so both are seen as of one moment: asked apart, a twin's
+    # commit could fall between them and show a spent token but no action.
+    opt_in = (
+        select(Action.opt_in)
+        .where(Action.campaign_id == campaign.id, Action.email_key == key)
+        .scalar_subquery()
+    )
+    acted_opt_in, spent = session.execute(
+        select(opt_in, challenge.spent(submission.challenge.jti))
+    ).one()
+    if acted_opt_in is not None:
+        return AlreadyActed(
+            count=count_actions(session, campaign.id),
+            repeated=bool(spent),
+            opt_in_pending=bool(acted_opt_in) and _confirmation_pending(key),
+        )
+    return ChallengeReused() if spent else None
+
+
+def _confirmation_pending(key: str) -> bool:
+    status = get_session().scalar(select(Subscriber.status).where(Subscriber.email_key == key))
+    return status == "pending"
+
+
+def _store(campaign: Campaign, submission: Submission) -> Taken:
+    session = get_session()
+    texts = message_text(campaign, submission.lang)
     action = Action(
         campaign_id=campaign.id,
-        name=form.name.data,
-        email=form.email.data,
-        email_key=key,
-        union=form.union.data or "",
-        country=form.country.data or "",
-        subject=form.subject.data or texts.subject or texts.title,
-        message=form.message.data or texts.message,
-        lang=lang,
-        opt_in=bool(form.opt_in.data),
-        source_origin=source_origin[:300],
-        partner_tag=form.partner.data or "",
+        name=submission.name,
+        email=submission.email,
+        email_key=email_key(submission.email),
+        union=submission.union,
+        country=submission.country,
+        subject=submission.subject or texts.subject or texts.title,
+        message=submission.message or texts.message,
+        lang=submission.lang,
+        opt_in=_opt_in_wanted(campaign, submission),
+        source_origin=submission.source_origin[:300],
+        partner_tag=submission.partner_tag,
     )
     session.add(action)
     session.flush()
-    challenge.spend(solved)
-    outgoing = [mail.target_message(campaign, action)]
+    challenge.spend(submission.challenge)
+    outgoing = mail.target_messages(campaign, action)
     pending = False
     if action.opt_in:
         confirm = _opt_in(campaign, action)
@@ -87,17 +175,7 @@ def take_action(campaign: Campaign, form: ActionForm, lang: str, source_origin: 
             outgoing.append(confirm)
             pending = True
     session.add_all(outgoing)
-    try:
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        if _acted(campaign.id, key):
-            raise AlreadyActed(count_actions(session, campaign.id)) from exc
-        if challenge.is_spent(solved.jti):
-            raise ChallengeReused from exc
-        raise
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    action_taken.send(app, action=action)
+    session.commit()
     return Taken(
         action=action,
         count=count_actions(session, campaign.id),
@@ -106,21 +184,49 @@ def take_action(campaign: Campaign, form: ActionForm, lang: str, source_origin: 
     )
 
 
-def _acted(campaign_id: int, key: str) -> bool:
-    session = get_session()
-    found = session.scalar(
-        select(Action.id).where(Action.campaign_id == campaign_id, Action.email_key == key)
+def _opt_in_wanted(campaign: Campaign, submission: Submission) -> bool:
+    """The ticked box, unless no confirmation link could be mailed for it."""
+    if not submission.opt_in:
+        return False
+    if links.available():
+        return True
+    # The box is not offered then; a request asking anyway (crafted, or a form
+    # from before the settings changed) keeps its action but no opt-in.
+    current_app.logger.error(
+        "Opt-in on campaign %s refused: %s", campaign.slug, links.UNTRUSTED_HOST
     )
-    return found is not None
+    return False
+
+
+def _subscriber(action: Action) -> Subscriber:
+    """The subscriber with the action's email, added if there is none.
+
+    Subscribers are shared across campaigns, so the same email may opt in on two
+    campaigns at the same moment. ``INSERT ... ON CONFLICT DO NOTHING`` waits for
+    the other transaction's row instead of failing on it; the SELECT then finds
+    whichever row was first.
+    """
+    session = get_session()
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(
+            insert(Subscriber)
+            .values(email=action.email, email_key=action.email_key, lang=action.lang)
+            .on_conflict_do_nothing(index_elements=[Subscriber.email_key])
+        )
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == action.email_key))
+    if subscriber is None:
+        # Another database: a plain insert (a race there ends in a unique violation).
+        subscriber = Subscriber(email=action.email, email_key=action.email_key, lang=action.lang)
+        session.add(subscriber)
+    return subscriber
 
 
 def _opt_in(campaign: Campaign, action: Action) -> OutboxMessage | None:
     """Record the consent; return the confirmation mail unless already confirmed."""
     session = get_session()
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == action.email_key))
-    if subscriber is None:
-        subscriber = Subscriber(email=action.email, email_key=action.email_key, lang=action.lang)
-        session.add(subscriber)
+    subscriber = _subscriber(action)
     subscriber.name = action.name
     subscriber.lang = action.lang
     consent = Consent(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.selectable import Exists
 
 from .i18n import gettext
 from .models import UsedChallenge
@@ -48,6 +49,18 @@ class ChallengeFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class ChallengeSpent(ChallengeFailed):
+    """A genuine token that was used already: a second click, or a reuse.
+
+    ``solved`` names it, so the submission it came with can be told apart:
+    the same supporter's second click is answered like the first.
+    """
+
+    def __init__(self, message: str, solved: Solved) -> None:
+        super().__init__(message)
+        self.solved = solved
 
 
 def max_age() -> int:
@@ -89,6 +102,9 @@ def check(campaign_id: int, token: str, answer: str) -> Solved:
     """Verify a challenge answer or raise :class:`ChallengeFailed` with its reason."""
     if not token:
         raise ChallengeFailed(gettext("Please answer the spam check."))
+    if not token.isascii():
+        # Ours are ASCII; anything else (a lone surrogate from JSON) cannot be signed.
+        raise ChallengeFailed(gettext("The spam check is not valid. Please answer the new one."))
     try:
         payload, age = verify(Purpose.CHALLENGE, token, max_age())
     except TokenError as exc:
@@ -104,8 +120,9 @@ def check(campaign_id: int, token: str, answer: str) -> Solved:
     jti = str(payload["j"])
     expires_at = datetime.now(UTC) + timedelta(seconds=max_age() - age + 1)
     if is_spent(jti):
-        raise ChallengeFailed(
-            gettext("This spam check was already used. Please answer the new one.")
+        raise ChallengeSpent(
+            gettext("This spam check was already used. Please answer the new one."),
+            Solved(jti, expires_at),
         )
     if not answer.strip():
         raise ChallengeFailed(gettext("Please answer the spam check."))
@@ -118,9 +135,13 @@ def check(campaign_id: int, token: str, answer: str) -> Solved:
     return Solved(jti, expires_at)
 
 
+def spent(jti: str) -> Exists:
+    """The test "this token was spent", to ask in one statement with others."""
+    return select(UsedChallenge.jti).where(UsedChallenge.jti == jti).exists()
+
+
 def is_spent(jti: str) -> bool:
-    session = get_session()
-    return session.scalar(select(UsedChallenge.jti).where(UsedChallenge.jti == jti)) is not None
+    return bool(get_session().scalar(select(spent(jti))))
 
 
 def spend(solved: Solved, commit: bool = False) -> None:

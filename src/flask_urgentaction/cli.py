@@ -11,14 +11,13 @@ from types import FrameType
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from . import challenge, outbox
-from .actions import email_key
+from . import challenge, erasure, links, outbox
 from .campaigns import CampaignError, counts, find, load_files, text_in
 from .mail import alert_message
 from .models import Action, Campaign, OutboxMessage, Subscriber
-from .storage import get_session, get_storage, upgrade
+from .storage import checkpoint, get_session, get_storage, upgrade
 
 
 @click.group("urgentaction", help="Urgent action campaigns.")
@@ -112,6 +111,11 @@ def worker_command(once: bool) -> None:
 @with_appcontext
 def alert_command(slug: str) -> None:
     """Announce campaign SLUG to confirmed subscribers, each in their language."""
+    try:
+        # Every alert carries links; say what to set before anything is queued.
+        links.require()
+    except links.LinksUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
     session = get_session()
     campaign = find(session, slug)
     if campaign is None or campaign.status != "live":
@@ -133,11 +137,9 @@ def alert_command(slug: str) -> None:
                 continue
             session.add(alert_message(campaign, subscriber))
             queued += 1
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # e.g. no sender configured
         session.rollback()
-        raise click.ClickException(
-            f"{exc} Links in mail need SERVER_NAME (and PREFERRED_URL_SCHEME)."
-        ) from exc
+        raise click.ClickException(str(exc)) from exc
     session.commit()
     click.echo(f"queued {queued} alerts ({len(already)} sent before)")
     if current_app.config["URGENTACTION_DELIVERY"] == "inline":
@@ -165,8 +167,11 @@ def export_command(slug: str) -> None:
         raise click.ClickException(f"{slug}: no such campaign")
     writer = csv.writer(sys.stdout)
     writer.writerow(EXPORT_COLUMNS)
+    # Erased actions still count, but have no one in them to export.
     actions = session.scalars(
-        select(Action).where(Action.campaign_id == campaign.id).order_by(Action.id)
+        select(Action)
+        .where(Action.campaign_id == campaign.id, Action.erased_at.is_(None))
+        .order_by(Action.id)
     )
     for action in actions:
         row = []
@@ -182,25 +187,28 @@ def export_command(slug: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
 def forget_command(email: str, yes: bool) -> None:
-    """Erase everything stored about EMAIL: actions, subscription, consents, mail."""
+    """Erase what is stored about EMAIL: the personal data of its actions (which
+    still count), its subscription, consents and mail; mail not yet sent is not sent."""
     session = get_session()
-    key = email_key(email)
-    action_ids = list(session.scalars(select(Action.id).where(Action.email_key == key)))
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
-    if not action_ids and subscriber is None:
+    person = erasure.find(session, email)
+    if person:
+        subscription = ", a subscription" if person.subscriber else ""
+        summary = f"{len(person.action_ids)} actions{subscription}"
+        if not yes:
+            click.confirm(f"Erase {summary} of {email}? This cannot be undone.", abort=True)
+        erasure.forget(session, person)
+        click.echo(f"Erased {summary}.")
+        if person.action_ids:
+            click.echo("The actions still count, without personal data.")
+    else:
         click.echo(f"Nothing is stored about {email}.")
-        return
-    summary = f"{len(action_ids)} actions" + (", a subscription" if subscriber else "")
-    if not yes:
-        click.confirm(f"Erase {summary} of {email}? This cannot be undone.", abort=True)
-    if action_ids:
-        session.execute(delete(OutboxMessage).where(OutboxMessage.action_id.in_(action_ids)))
-        session.execute(delete(Action).where(Action.id.in_(action_ids)))
-    if subscriber is not None:
-        session.execute(delete(OutboxMessage).where(OutboxMessage.subscriber_id == subscriber.id))
-        session.delete(subscriber)
-    session.commit()
-    click.echo(f"Erased {summary}.")
+    session.close()
+    # Also when nothing was found: a rerun empties a log an earlier run could not.
+    if not checkpoint(get_storage().engine):
+        click.echo(
+            "The database's write-ahead log is in use and keeps older pages until "
+            "its next checkpoint; run `forget` again later to empty it."
+        )
 
 
 @cli.command("db-upgrade")

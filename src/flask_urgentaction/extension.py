@@ -9,7 +9,8 @@ from typing import Any
 
 from flask import Flask
 
-from .ratelimit import RateLimiter
+from . import links
+from .ratelimit import KeyFunction, KeyFunctionT, RateLimiter
 from .storage import Storage, close_session, default_url
 
 DEFAULTS: dict[str, Any] = {
@@ -23,12 +24,17 @@ DEFAULTS: dict[str, Any] = {
     "URGENTACTION_TOKEN_MAX_AGE": 7 * 24 * 3600,
     "URGENTACTION_CHALLENGE_MAX_AGE": 2 * 3600,
     "URGENTACTION_RATE_LIMIT": "10 per minute",
-    "URGENTACTION_RATE_LIMIT_STORAGE_URI": "memory://",
+    "URGENTACTION_RATE_LIMIT_STORAGE_URI": None,  # None: the extension's database
     "URGENTACTION_SMTP_TIMEOUT": 30,
+    # How long a worker holds a message it is about to send; a send ends within it.
+    "URGENTACTION_LEASE_SECONDS": 180,
     "URGENTACTION_RETRY_BASE_SECONDS": 60,
     "URGENTACTION_RETRY_MAX_SECONDS": 6 * 3600,
     "URGENTACTION_MAX_ATTEMPTS": 12,
     "URGENTACTION_WORKER_POLL_SECONDS": 5,
+    # Bodies our routes read. Every field at its length limit, each character
+    # written as 12 bytes (%F0%9F%98%80), still fits, with room to spare.
+    "URGENTACTION_MAX_BODY_BYTES": 128 * 1024,
 }
 
 
@@ -39,6 +45,8 @@ class State:
     extension: UrgentAction
     storage: Storage
     limiter: RateLimiter
+    # The host's Flask-WTF CSRFProtect our blueprints are exempt from (csrf.py).
+    csrf_exempted: Any = None
 
 
 class RedactTokens(logging.Filter):
@@ -65,8 +73,19 @@ class UrgentAction:
     """
 
     def __init__(self, app: Flask | None = None) -> None:
+        self.rate_limit_key_function: KeyFunction | None = None
         if app is not None:
             self.init_app(app)
+
+    def rate_limit_key(self, func: KeyFunctionT) -> KeyFunctionT:
+        """Register the function that names the client a submission counts against.
+
+        It is called in the request and returns a string; the default is the
+        client address. Only a keyed hash of it is stored. Usable as a decorator;
+        it applies to every app this object is registered on.
+        """
+        self.rate_limit_key_function = func
+        return func
 
     def init_app(self, app: Flask) -> None:
         if "urgentaction" in app.extensions:
@@ -75,6 +94,9 @@ class UrgentAction:
             app.config.setdefault(key, value)
         if not app.config.get("SECRET_KEY"):
             raise RuntimeError("UrgentAction needs SECRET_KEY to sign its tokens.")
+        if not links.configured(app):
+            # A warning, not an error: the pages and the targets' mail still work.
+            app.logger.warning(links.NOT_CONFIGURED)
 
         if "mail" not in app.extensions:
             from flask_mail import Mail
@@ -90,10 +112,12 @@ class UrgentAction:
         app.teardown_appcontext(close_session)
 
         from .cli import cli
+        from .csrf import exempt_from_host_csrf
         from .views import blueprint
 
         app.register_blueprint(blueprint, url_prefix=app.config["URGENTACTION_URL_PREFIX"])
         app.cli.add_command(cli)
+        exempt_from_host_csrf(app)
 
         werkzeug_log = logging.getLogger("werkzeug")
         if not any(isinstance(f, RedactTokens) for f in werkzeug_log.filters):

@@ -9,6 +9,7 @@ any other field, and needs no cookie.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -33,6 +34,20 @@ ONE_LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # In the message, tabs and line breaks are fine; other controls are not.
 MULTI_LINE_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
 
+# In no field: lone surrogates (only a JSON escape like "\\ud800" can make one),
+# noncharacters, and U+FFFD, which stands where a browser sent bytes that are
+# not UTF-8. None can be stored or mailed as typed.
+NONCHARACTERS = "".join(
+    chr(p + 0xFFFE) + chr(p + 0xFFFF) for p in range(0x10000, 0x110000, 0x10000)
+)
+UNUSABLE = re.compile(rf"[\ud800-\udfff\ufdd0-\ufdef\ufffd\ufffe\uffff{NONCHARACTERS}]")
+# In names: invisible characters and direction controls, which can make one
+# name read as another, or turn "... via Example Union" around in From:.
+INVISIBLE = re.compile(r"[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+# The zero-width non-joiner and joiner are part of spelling in Persian, Kurdish
+# and Indic scripts: allowed between two letters, nowhere else.
+JOINERS = "\u200c\u200d"
+
 LIMITS = {"name": 200, "email": 254, "union": 200, "subject": 300, "message": 5000}
 LIMITS |= {"partner": 100, "lang": 35, "challenge_answer": 20}
 
@@ -40,6 +55,28 @@ LIMITS |= {"partner": 100, "lang": 35, "challenge_answer": 20}
 def one_line(form: Any, field: Field) -> None:
     if field.data and ONE_LINE_FORBIDDEN.search(field.data):
         raise ValidationError(gettext("Line breaks and control characters are not allowed."))
+
+
+def usable(form: Any, field: Field) -> None:
+    if isinstance(field.data, str) and UNUSABLE.search(field.data):
+        raise ValidationError(gettext("This text contains characters that are not allowed."))
+
+
+def _letter(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LM"
+
+
+def visible_name(form: Any, field: Field) -> None:
+    value = field.data if isinstance(field.data, str) else ""
+    stray = INVISIBLE.search(value) is not None or any(
+        char in JOINERS
+        and not (0 < i < len(value) - 1 and _letter(value[i - 1]) and _letter(value[i + 1]))
+        for i, char in enumerate(value)
+    )
+    if stray:
+        raise ValidationError(
+            gettext("Invisible or text-direction characters are not allowed in a name.")
+        )
 
 
 def clean_text(form: Any, field: Field) -> None:
@@ -86,6 +123,7 @@ class ChallengeCSRF(CSRF):  # type: ignore[misc]
     def setup_form(self, form: Any) -> list[tuple[str, Any]]:
         self.campaign_id: int = form.meta.csrf_context
         self.solved: challenge.Solved | None = None
+        self.spent: challenge.Solved | None = None
         return [(form.meta.csrf_field_name, self.field_class(csrf_impl=self))]
 
     def generate_csrf_token(self, csrf_token_field: Any) -> str:
@@ -98,6 +136,8 @@ class ChallengeCSRF(CSRF):  # type: ignore[misc]
                 self.campaign_id, field.data or "", form.challenge_answer.data or ""
             )
         except challenge.ChallengeFailed as exc:
+            if isinstance(exc, challenge.ChallengeSpent):
+                self.spent = exc.solved
             raise ValidationError(exc.message) from exc
 
 
@@ -115,7 +155,7 @@ class ActionForm(FlaskForm):  # type: ignore[misc]
     name = StringField(
         lazy_gettext("Your name"),
         filters=[strip],
-        validators=[required(), length("name"), one_line],
+        validators=[required(), length("name"), one_line, usable, visible_name],
     )
     email = StringField(
         lazy_gettext("Your email"),
@@ -124,16 +164,20 @@ class ActionForm(FlaskForm):  # type: ignore[misc]
             required(),
             length("email"),
             one_line,
+            usable,
             Email(
                 message=lazy_gettext("Please enter a valid email address."),
                 check_deliverability=False,
+                # A non-ASCII local part needs SMTPUTF8 all the way to the
+                # recipient; refused here rather than failing in the outbox.
+                allow_smtputf8=False,
             ),
         ],
     )
     union = StringField(
         lazy_gettext("Your union (optional)"),
         filters=[strip],
-        validators=[Optional(), length("union"), one_line],
+        validators=[Optional(), length("union"), one_line, usable, visible_name],
     )
     country = SelectField(
         lazy_gettext("Your country"),
@@ -144,24 +188,26 @@ class ActionForm(FlaskForm):  # type: ignore[misc]
     subject = StringField(
         lazy_gettext("Subject"),
         filters=[strip],
-        validators=[Optional(), length("subject"), one_line],
+        validators=[Optional(), length("subject"), one_line, usable],
     )
     message = TextAreaField(
         lazy_gettext("Your message"),
-        validators=[Optional(), length("message"), clean_text],
+        validators=[Optional(), length("message"), clean_text, usable],
     )
     opt_in = BooleanField(lazy_gettext("Send me future urgent action alerts"))
     challenge_answer = StringField(
         lazy_gettext("Spam check"),
         filters=[strip],
-        validators=[length("challenge_answer")],
+        validators=[length("challenge_answer"), usable],
     )
     hp = StringField(
         lazy_gettext("Leave this field empty"),
-        validators=[length("partner"), empty_honeypot],
+        validators=[length("partner"), empty_honeypot, usable],
     )
-    lang = HiddenField(validators=[Optional(), length("lang"), one_line])
-    partner = HiddenField(filters=[strip], validators=[Optional(), length("partner"), one_line])
+    lang = HiddenField(validators=[Optional(), length("lang"), one_line, usable])
+    partner = HiddenField(
+        filters=[strip], validators=[Optional(), length("partner"), one_line, usable]
+    )
 
     def __init__(self, *args: Any, campaign_id: int, **kwargs: Any) -> None:
         super().__init__(*args, meta={"csrf_context": campaign_id}, **kwargs)
@@ -173,6 +219,12 @@ class ActionForm(FlaskForm):  # type: ignore[misc]
         """The answered challenge, once :meth:`validate` has passed it."""
         impl: ChallengeCSRF = self._csrf
         return impl.solved
+
+    @property
+    def spent_challenge(self) -> challenge.Solved | None:
+        """The challenge, when its only fault was being used already (a second click?)."""
+        impl: ChallengeCSRF = self._csrf
+        return impl.spent if set(self.errors) == {"challenge_token"} else None
 
     @property
     def challenge(self) -> challenge.Challenge:

@@ -1,8 +1,10 @@
 """Composing outgoing mail as outbox rows, from .txt and .html template pairs.
 
-Nothing is sent here: every message is stored first and the sender
-(:mod:`.outbox`) delivers it. Supporter input reaches only two headers, the
-display name in ``From:`` and ``Reply-To:``, and both refuse CR, LF and NUL.
+Nothing is sent here: every message is stored first, one row per recipient,
+and the sender (:mod:`.outbox`) delivers it. Supporter input reaches only three
+headers, the display name in ``From:``, ``Reply-To:`` and the ``Subject:``; all
+refuse CR, LF and NUL here, and :mod:`.wire` encodes them when the mail is sent.
+Absolute links come from :mod:`.links`, never from an untrusted ``Host``.
 """
 
 from __future__ import annotations
@@ -10,25 +12,16 @@ from __future__ import annotations
 from email.utils import make_msgid, parseaddr
 from typing import Any
 
-from flask import current_app, render_template, url_for
+from flask import current_app, render_template
 
 from .campaigns import text_in
 from .countries import country_name
 from .i18n import gettext, template_helpers, use_language
+from .links import mail_url
 from .models import Action, Campaign, Consent, OutboxMessage, Subscriber
-from .tokens import Purpose, sign
-
-HEADER_FORBIDDEN = ("\r", "\n", "\0")
-
-
-class HeaderInjection(ValueError):
-    pass
-
-
-def header_safe(value: str) -> str:
-    if any(char in value for char in HEADER_FORBIDDEN):
-        raise HeaderInjection("CR, LF or NUL in a header value")
-    return value
+from .subscriptions import confirm_token, unsubscribe_token
+from .wire import HeaderInjection as HeaderInjection
+from .wire import header_safe as header_safe
 
 
 def sender() -> tuple[str, str]:
@@ -55,8 +48,8 @@ def _render(name: str, **context: Any) -> tuple[str, str]:
     return text, html
 
 
-def target_message(campaign: Campaign, action: Action) -> OutboxMessage:
-    """The supporter's message to the campaign's targets."""
+def target_messages(campaign: Campaign, action: Action) -> list[OutboxMessage]:
+    """The supporter's message, one to each of the campaign's targets."""
     site_name, address = sender()
     via = site_name or campaign.partner or address
     # Written for the targets: in the campaign's message language when it fixes one.
@@ -65,26 +58,32 @@ def target_message(campaign: Campaign, action: Action) -> OutboxMessage:
         display = gettext("%(name)s via %(site)s", name=header_safe(action.name), site=via)
         country = country_name(action.country, lang) if action.country else ""
         text, html = _render("target", campaign=campaign, action=action, country=country, lang=lang)
-    return OutboxMessage(
-        kind="target",
-        dedupe_key=f"target:{action.id}",
-        message_id=_new_message_id(),
-        action_id=action.id,
-        sender=[header_safe(display), address],
-        recipients=[[t.name, t.email] for t in campaign.targets],
-        reply_to=[header_safe(action.name), header_safe(action.email)],
-        subject=header_safe(action.subject),
-        text_body=text,
-        html_body=html,
-        headers={},
-    )
+    # Each target its own envelope, status and Message-ID: one refusal hides no other.
+    return [
+        OutboxMessage(
+            kind="target",
+            dedupe_key=f"target:{action.id}:{target.id}",
+            message_id=_new_message_id(),
+            action_id=action.id,
+            target_id=target.id,
+            sender=[header_safe(display), address],
+            recipient_name=header_safe(target.name),
+            recipient=header_safe(target.email),
+            reply_to=[header_safe(action.name), header_safe(action.email)],
+            subject=header_safe(action.subject),
+            text_body=text,
+            html_body=html,
+            headers={},
+        )
+        for target in campaign.targets
+    ]
 
 
 def confirm_message(campaign: Campaign, subscriber: Subscriber, consent: Consent) -> OutboxMessage:
     """The opt-in confirmation, in the language the supporter used."""
-    token = sign(Purpose.CONFIRM, {"s": subscriber.id, "c": consent.id})
+    token = confirm_token(subscriber, consent)
     with use_language(subscriber.lang):
-        link = url_for("urgentaction.confirm", token=token, _external=True)
+        link = mail_url("urgentaction.confirm", token=token)
         subject = gettext("Please confirm: urgent action alerts")
         text, html = _render(
             "confirm", campaign=campaign, subscriber=subscriber, link=link,
@@ -95,7 +94,8 @@ def confirm_message(campaign: Campaign, subscriber: Subscriber, consent: Consent
         message_id=_new_message_id(),
         subscriber_id=subscriber.id,
         sender=list(sender()),
-        recipients=[[header_safe(subscriber.name), header_safe(subscriber.email)]],
+        recipient_name=header_safe(subscriber.name),
+        recipient=header_safe(subscriber.email),
         subject=subject,
         text_body=text,
         html_body=html,
@@ -104,15 +104,15 @@ def confirm_message(campaign: Campaign, subscriber: Subscriber, consent: Consent
 
 
 def unsubscribe_link(subscriber: Subscriber) -> str:
-    token = sign(Purpose.UNSUBSCRIBE, {"s": subscriber.id})
-    return url_for("urgentaction.unsubscribe", token=token, _external=True)
+    token = unsubscribe_token(subscriber)
+    return mail_url("urgentaction.unsubscribe", token=token)
 
 
 def alert_message(campaign: Campaign, subscriber: Subscriber) -> OutboxMessage:
     """A new campaign announced to a confirmed subscriber, in their language."""
     with use_language(subscriber.lang):
         texts = text_in(campaign, subscriber.lang)
-        link = url_for("urgentaction.campaign", slug=campaign.slug, lang=texts.lang, _external=True)
+        link = mail_url("urgentaction.campaign", slug=campaign.slug, lang=texts.lang)
         unsubscribe = unsubscribe_link(subscriber)
         subject = gettext("Urgent action: %(title)s", title=texts.title)
         text, html = _render(
@@ -125,7 +125,8 @@ def alert_message(campaign: Campaign, subscriber: Subscriber) -> OutboxMessage:
         message_id=_new_message_id(),
         subscriber_id=subscriber.id,
         sender=list(sender()),
-        recipients=[[header_safe(subscriber.name), header_safe(subscriber.email)]],
+        recipient_name=header_safe(subscriber.name),
+        recipient=header_safe(subscriber.email),
         subject=header_safe(" ".join(subject.split())),
         text_body=text,
         html_body=html,

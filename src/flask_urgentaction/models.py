@@ -1,9 +1,11 @@
-"""The tables: campaigns, actions, subscribers and their consents, the outbox."""
+"""The tables: campaigns, actions, subscribers and consents, the outbox, rate-limit counts."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +25,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_public_id() -> str:
+    """128 random bits, URL-safe: how a link names a row without its guessable id."""
+    return secrets.token_urlsafe(16)
+
+
+# SQLite hands the highest rowid out again once its row is deleted; a row that
+# stands for a person must never pass its id on to the next person.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware datetimes on every backend (SQLite drops the zone)."""
 
@@ -38,6 +50,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A StrEnum stored as its word in a plain VARCHAR: readable in SQL, and no
+    native enum type to migrate when a word is added."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        # Refuses a word that is not one of the enum's, before it reaches the table.
+        return None if value is None else str(self.enum(value).value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -112,7 +146,7 @@ class Action(Base):
     """One supporter's message to one campaign's targets."""
 
     __tablename__ = "ua_actions"
-    __table_args__ = (UniqueConstraint("campaign_id", "email_key"),)
+    __table_args__ = (UniqueConstraint("campaign_id", "email_key"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(
@@ -120,8 +154,9 @@ class Action(Base):
     )
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254))
-    # Case-folded address: one email acts once per campaign.
-    email_key: Mapped[str] = mapped_column(String(254), index=True)
+    # Case-folded address: one email acts once per campaign. None once erased:
+    # the row still counts, but no longer stands for anyone.
+    email_key: Mapped[str | None] = mapped_column(String(254), index=True)
     union: Mapped[str] = mapped_column(String(200), default="")
     country: Mapped[str] = mapped_column(String(2), default="")
     subject: Mapped[str] = mapped_column(Text)
@@ -132,6 +167,8 @@ class Action(Base):
     source_origin: Mapped[str] = mapped_column(String(300), default="")
     partner_tag: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the supporter's personal data was erased (forget); see erasure.py.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UsedChallenge(Base):
@@ -143,12 +180,30 @@ class UsedChallenge(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class RateLimitWindow(Base):
+    """Submissions counted for one client under one limit, until the window ends.
+
+    ``key`` is a keyed hash of the client key (never the address itself) with
+    the limit it counts for. Rows whose window has ended are deleted.
+    """
+
+    __tablename__ = "ua_rate_limits"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    # The window opens at the client's first counted submission and closes here.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class Subscriber(Base):
     """A person who opted in to alerts; shared across campaigns."""
 
     __tablename__ = "ua_subscribers"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # What confirm and unsubscribe links carry.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     email: Mapped[str] = mapped_column(String(254))
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -168,8 +223,11 @@ class Consent(Base):
     """The record of one opt-in: what was shown, when, where, and its withdrawal."""
 
     __tablename__ = "ua_consents"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # What a confirm link carries.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     subscriber_id: Mapped[int] = mapped_column(
         ForeignKey("ua_subscribers.id", ondelete="CASCADE"), index=True
     )
@@ -185,8 +243,21 @@ class Consent(Base):
     subscriber: Mapped[Subscriber] = relationship(back_populates="consents")
 
 
+class OutboxStatus(StrEnum):
+    """Where an outbox message stands; docs/operations.md says how to read each."""
+
+    QUEUED = "queued"  # waiting for its next attempt, at next_attempt_at
+    SENDING = "sending"  # claimed by a worker until claimed_until
+    SENT = "sent"  # the SMTP server accepted it (last_reply says how)
+    FAILED = "failed"  # refused for good, or out of attempts (last_error says why)
+
+
 class OutboxMessage(Base):
-    """A mail stored before it is sent; the sender drains these rows."""
+    """One mail to one recipient, stored before it is sent; the sender drains these rows.
+
+    An action has one row per target, so each target has its own envelope, status,
+    attempts, last SMTP reply and Message-ID.
+    """
 
     __tablename__ = "ua_outbox"
     __table_args__ = (Index("ix_ua_outbox_due", "status", "next_attempt_at"),)
@@ -194,30 +265,41 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # target | confirm | alert
     kind: Mapped[str] = mapped_column(String(10))
-    # Guards against queuing the same mail twice ("alert:3:17").
+    # Guards against queuing the same mail twice ("target:12:3", "alert:3:17").
     dedupe_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     # Fixed at enqueue, so a retry is the same message to the receiver.
     message_id: Mapped[str] = mapped_column(String(250), unique=True)
     action_id: Mapped[int | None] = mapped_column(
         ForeignKey("ua_actions.id", ondelete="CASCADE"), index=True
     )
+    # Kept when a target is removed from its campaign: the row is the record of what was sent.
+    target_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ua_targets.id", ondelete="SET NULL"), index=True
+    )
     subscriber_id: Mapped[int | None] = mapped_column(
         ForeignKey("ua_subscribers.id", ondelete="CASCADE"), index=True
     )
     # Addresses as [display name, address] pairs; encoded only when sent.
     sender: Mapped[list[str]] = mapped_column(JSON)
-    recipients: Mapped[list[list[str]]] = mapped_column(JSON)
+    # The one recipient, in To: and in the envelope.
+    recipient_name: Mapped[str] = mapped_column(String(200), default="")
+    recipient: Mapped[str] = mapped_column(String(254))
     reply_to: Mapped[list[str] | None] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(Text)
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    # queued | sending | sent | failed
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[OutboxStatus] = mapped_column(
+        EnumText(OutboxStatus, 10), default=OutboxStatus.QUEUED
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(40))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The server's reply to the last attempt ("250 2.0.0 Ok: queued as ...",
+    # "550 5.1.1 <x@example.org>: no such user"); empty when none was heard.
+    last_reply: Mapped[str] = mapped_column(Text, default="")
+    # Why the last attempt did not end in "sent"; empty once sent.
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -123,6 +123,12 @@ def _schemas() -> dict[str, Any]:
             },
             "description": "Share links for the thank-you state.",
         },
+        "opt_in": {
+            "type": "boolean",
+            "description": "Whether to offer the opt-in to alerts (`labels.opt_in`); false"
+            " when the site cannot mail a confirmation link (no SERVER_NAME or"
+            " TRUSTED_HOSTS), and then an action's `opt_in` is ignored.",
+        },
         "labels": {
             "type": "object",
             "properties": {key: {"type": "string"} for key in label_keys},
@@ -315,7 +321,10 @@ def openapi_document(api_base: str) -> dict[str, Any]:
                     },
                     "responses": {
                         "201": _response("Stored; mail sent or queued.", "ActionCreated"),
-                        "400": _response("Body is not a JSON object.", "Error"),
+                        "400": _response(
+                            "Body is not a JSON object (or nests deeper than an action needs).",
+                            "Error",
+                        ),
                         "403": _response("Origin not allowed for this campaign.", "Error"),
                         "404": _response("No such campaign (or a draft).", "Error"),
                         "409": _response(
@@ -323,6 +332,9 @@ def openapi_document(api_base: str) -> dict[str, Any]:
                             "Duplicate",
                         ),
                         "410": _response("Campaign closed.", "Error"),
+                        "413": _response(
+                            "Body over URGENTACTION_MAX_BODY_BYTES (128 KiB by default).", "Error"
+                        ),
                         "422": _response("Invalid fields or failed challenge.", "ValidationError"),
                         "429": too_many,
                     },

@@ -1,34 +1,47 @@
-"""Delivering the outbox: claim due rows, send through Flask-Mail, retry with backoff.
+"""Delivering the outbox: claim due rows, send each one only while it is ours, record the reply.
 
-Rows are claimed with a compare-and-set UPDATE, so several workers on several
-machines can drain one PostgreSQL database without sending a row twice. A row
-keeps its Message-ID across retries: if the SMTP server took a message but the
-line dropped before we heard so, the resend is the same message to the receiver.
+A worker claims a few due rows at a time: on PostgreSQL with ``FOR UPDATE SKIP
+LOCKED``, so workers take different rows instead of queueing behind each other;
+on both backends with a compare-and-set UPDATE that only takes rows still due.
+Right before sending a row, the worker renews its lease on that one row with a
+conditional UPDATE (still claimed by this worker, lease not run out) and commits;
+if that changes nothing, another worker may own the row by now, and it is
+skipped. A send must end within its lease (every wait on the server is cut to
+fit), so no second worker can claim a row while the first is still sending it.
+
+So a receiver sees a message twice only when the line dropped after the message
+went out and before the server's reply was heard (or the worker died in that
+moment): whether it arrived cannot be known, the row is retried, and the retry
+carries the same Message-ID, by which the receiving side can tell it is one
+message. A refusal of one recipient fails that recipient's row only.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import smtplib
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.header import Header
-from email.mime.base import MIMEBase
-from email.policy import Compat32
-from typing import Any
+from typing import Any, cast
 
-import flask_mail
-from flask import current_app
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from flask import Flask, current_app
+from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
-from .models import OutboxMessage
+from . import smtp, wire
+from .models import OutboxMessage, OutboxStatus
 from .signals import mail_failed, mail_sent
 from .storage import get_session
 
 log = logging.getLogger("flask_urgentaction.outbox")
+
+# Rows claimed at once: few, so that rows wait in one worker's hands only briefly.
+CLAIM_BATCH = 5
+# The share of a lease a send may take; the rest is time to record its outcome.
+SEND_SHARE = 0.75
 
 
 @dataclass
@@ -36,152 +49,129 @@ class DeliveryReport:
     sent: list[int] = field(default_factory=list)
     retrying: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    # Claimed, but the lease ran out before their turn came: not sent by this worker.
+    skipped: list[int] = field(default_factory=list)
+
+    def add(self, other: DeliveryReport) -> None:
+        self.sent += other.sent
+        self.retrying += other.retrying
+        self.failed += other.failed
+        self.skipped += other.skipped
 
 
-class TimeoutConnection(flask_mail.Connection):
-    """Flask-Mail's connection, with the socket timeout it does not set."""
-
-    def configure_host(self) -> smtplib.SMTP | smtplib.SMTP_SSL:
-        state = self.mail
-        timeout = float(current_app.config["URGENTACTION_SMTP_TIMEOUT"])
-        host: smtplib.SMTP | smtplib.SMTP_SSL
-        if state.use_ssl:
-            host = smtplib.SMTP_SSL(state.server, state.port, timeout=timeout)
-        else:
-            host = smtplib.SMTP(state.server, state.port, timeout=timeout)
-        host.set_debuglevel(int(state.debug))
-        if state.use_tls:
-            host.starttls()
-        if state.username and state.password:
-            host.login(state.username, state.password)
-        return host
-
-
-class Permanent(Exception):
-    """The server refused for good (5xx): retrying will not help."""
+def lease_seconds() -> float:
+    return float(current_app.config["URGENTACTION_LEASE_SECONDS"])
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
     return or_(
-        and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
-        # A worker that died mid-send leaves its claim to expire.
-        and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now),
+        and_(OutboxMessage.status == OutboxStatus.QUEUED, OutboxMessage.next_attempt_at <= now),
+        # A worker that died mid-send leaves its claim to run out.
+        and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_until < now),
     )
 
 
-def claim(ids: Sequence[int] | None = None, limit: int = 100) -> list[OutboxMessage]:
+def claim(
+    worker: str, ids: Sequence[int] | None = None, limit: int = CLAIM_BATCH,
+    exclude: Sequence[int] = (),
+) -> list[OutboxMessage]:  # fmt: skip
+    """Claim up to ``limit`` due rows (only ``ids``, if given) for ``worker``."""
     session = get_session()
-    now = datetime.now(UTC)
-    query = select(OutboxMessage.id).where(_due(now)).order_by(OutboxMessage.id)
-    if ids is not None:
-        query = query.where(OutboxMessage.id.in_(ids))
-    candidates = list(session.scalars(query.limit(limit)))
-    if not candidates:
-        return []
-    claimant = uuid.uuid4().hex
-    lease = float(current_app.config["URGENTACTION_SMTP_TIMEOUT"]) * 4 + 60
-    session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(candidates), _due(now))
-        .values(
-            status="sending",
-            claimed_by=claimant,
-            claimed_until=now + timedelta(seconds=lease),
+    for _round in range(3):
+        now = datetime.now(UTC)
+        query = (
+            select(OutboxMessage.id)
+            .where(_due(now))
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite locks the whole file
         )
+        if ids is not None:
+            query = query.where(OutboxMessage.id.in_(ids))
+        if exclude:
+            query = query.where(OutboxMessage.id.not_in(exclude))
+        candidates = list(session.scalars(query))
+        if not candidates:
+            session.commit()
+            return []
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(candidates), _due(now))
+            .values(
+                status=OutboxStatus.SENDING,
+                claimed_by=worker,
+                claimed_until=now + timedelta(seconds=lease_seconds()),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        # The session may hold these rows from an earlier attempt: reload them.
+        rows = list(
+            session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(candidates),
+                    OutboxMessage.claimed_by == worker,
+                    OutboxMessage.status == OutboxStatus.SENDING,
+                )
+                .order_by(OutboxMessage.id)
+                .execution_options(populate_existing=True)
+            )
+        )
+        if rows:
+            return rows
+        # Another worker claimed the same candidates first (SQLite): look again.
+    return []
+
+
+def _update(row: OutboxMessage, worker: str, *criteria: Any, **values: Any) -> bool:
+    """Change ``row`` only if ``worker`` still holds it; commit; say whether it did."""
+    session = get_session()
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row.id, OutboxMessage.claimed_by == worker, *criteria)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    # The session may still hold these rows from before the UPDATE (an earlier
-    # attempt): reload them, or resetting status and claim would look like no
-    # change and never be written.
-    return list(
-        session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.claimed_by == claimant, OutboxMessage.status == "sending")
-            .order_by(OutboxMessage.id)
-            .execution_options(populate_existing=True)
+    done = cast("CursorResult[Any]", result).rowcount == 1
+    if done:
+        for key, value in values.items():
+            set_committed_value(row, key, value)
+    return done
+
+
+def renew(row: OutboxMessage, worker: str) -> bool:
+    """Right before a send: extend the lease on ``row`` and count the attempt, if it
+    is still ``worker``'s and its lease has not run out. Committed, so any other
+    worker sees the row as taken."""
+    now = datetime.now(UTC)
+    return _update(
+        row, worker,
+        OutboxMessage.status == OutboxStatus.SENDING,
+        OutboxMessage.claimed_until > now,
+        claimed_until=now + timedelta(seconds=lease_seconds()),
+        attempts=row.attempts + 1,
+    )  # fmt: skip
+
+
+def _release(rows: Sequence[OutboxMessage], worker: str, at: datetime) -> None:
+    """Give back claimed rows that were not tried, due again at ``at``."""
+    if not rows:
+        return
+    session = get_session()
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_([row.id for row in rows]),
+            OutboxMessage.claimed_by == worker,
+            OutboxMessage.status == OutboxStatus.SENDING,
         )
-    )
-
-
-class OutboxMail(flask_mail.Message):
-    """Flask-Mail's message, written out so no display name can become an address.
-
-    Flask-Mail sets ``policy.SMTP``, which refolds any header line over 78
-    characters by parsing it again: CPython then decodes the encoded-word display
-    name and writes it back unquoted, so ``"Ana <ana@example.org> via Network"``
-    turns into a second address. The classic policy folds at whitespace only.
-    """
-
-    def _message(self) -> MIMEBase:
-        msg = super()._message()
-        msg.policy = SMTP_CLASSIC
-        if self.subject:
-            del msg["Subject"]
-            charset = "us-ascii" if self.subject.isascii() else "utf-8"
-            # Folded by its own rules, so the first line is used too.
-            msg["Subject"] = Header(self.subject, charset, header_name="Subject")  # type: ignore[assignment]
-        return msg
-
-
-class ClassicSMTP(Compat32):
-    """The classic policy with CRLF, keeping one-token values (a URL) on their line."""
-
-    linesep = "\r\n"
-
-    def fold(self, name: str, value: Any) -> str:
-        if _one_token(name, value):
-            return f"{name}: {value}{self.linesep}"
-        return str(super().fold(name, value))
-
-    def fold_binary(self, name: str, value: Any) -> bytes:
-        if _one_token(name, value):
-            return f"{name}: {value}{self.linesep}".encode("ascii")
-        return bytes(super().fold_binary(name, value))
-
-
-def _one_token(name: str, value: Any) -> bool:
-    # Nothing to fold at, so folding would only push it to a line of its own.
-    return (
-        isinstance(value, str)
-        and value.isascii()
-        and not any(char.isspace() for char in value)
-        and len(name) + len(value) + 2 <= 998
-    )
-
-
-SMTP_CLASSIC = ClassicSMTP()
-
-
-def as_flask_mail(row: OutboxMessage) -> flask_mail.Message:
-    message = OutboxMail(
-        subject=row.subject,
-        recipients=[(name, address) for name, address in row.recipients],
-        body=row.text_body,
-        html=row.html_body,
-        sender=(row.sender[0], row.sender[1]),
-        reply_to=(row.reply_to[0], row.reply_to[1]) if row.reply_to else None,
-        extra_headers=dict(row.headers or {}),
-    )
-    # Flask-Mail's constructor joins a (name, address) sender into one string
-    # that is parsed again later: a display name like "Ana <ana@example.org>"
-    # or "Kovač, Ana" would then become the From and envelope address. Kept as
-    # a pair, the name is encoded as a display name only.
-    message.sender = (row.sender[0], row.sender[1])
-    message.msgId = row.message_id
-    return message
-
-
-def _classify(exc: Exception) -> Exception:
-    """Turn an SMTP error into Permanent (5xx) or leave it as retryable."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _text in exc.recipients.values()]
-        if codes and all(code >= 500 for code in codes):
-            return Permanent(f"recipients refused: {exc.recipients}")
-        return exc
-    if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500:
-        return Permanent(f"{exc.smtp_code} {exc.smtp_error!r}")
-    return exc
+        .values(status=OutboxStatus.QUEUED, claimed_by=None, claimed_until=None,
+                next_attempt_at=at)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    session.commit()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -194,62 +184,86 @@ def backoff(attempts: int) -> timedelta:
 
 
 def deliver(ids: Sequence[int] | None = None, limit: int = 100) -> DeliveryReport:
-    """Send what is due (or just ``ids``) over one connection; record each outcome."""
+    """Send what is due (or just ``ids``), up to ``limit`` attempts; record each outcome."""
     report = DeliveryReport()
-    rows = claim(ids, limit)
-    if not rows:
-        return report
-    session = get_session()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    mail_state = app.extensions["mail"]
-    max_attempts = int(app.config["URGENTACTION_MAX_ATTEMPTS"])
-    connection: TimeoutConnection | None = None
-    try:
-        for row in rows:
-            row.attempts += 1
-            try:
-                if connection is None:
-                    connection = TimeoutConnection(mail_state).__enter__()
-                connection.send(as_flask_mail(row), envelope_from=row.sender[1])
-            except Exception as raw:
-                error = _classify(raw)
-                final = isinstance(error, Permanent) or row.attempts >= max_attempts
-                row.last_error = f"{type(raw).__name__}: {raw}"[:2000]
-                row.claimed_by = row.claimed_until = None
-                if final:
-                    row.status = "failed"
-                    report.failed.append(row.id)
-                else:
-                    row.status = "queued"
-                    row.next_attempt_at = datetime.now(UTC) + backoff(row.attempts)
-                    report.retrying.append(row.id)
-                session.commit()
-                log.warning("outbox message %s not sent: %s", row.id, row.last_error)
-                mail_failed.send(app, message=row, error=raw, final=final)
-                if not isinstance(error, Permanent):
-                    # The connection may be broken: open a new one for the next row.
-                    _close(connection)
-                    connection = None
-                continue
-            row.status = "sent"
-            row.sent_at = datetime.now(UTC)
-            row.claimed_by = row.claimed_until = None
-            row.last_error = ""
-            session.commit()
-            report.sent.append(row.id)
-            mail_sent.send(app, message=row)
-    finally:
-        _close(connection)
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    worker = uuid.uuid4().hex
+    tried: list[int] = []
+    idle = 0  # batches in a row of which nothing could be tried
+    timeout = float(app.config["URGENTACTION_SMTP_TIMEOUT"])
+    with smtp.Session(app.extensions["mail"], timeout) as connection:
+        while len(tried) < limit and idle < 2:
+            rows = claim(worker, ids, min(CLAIM_BATCH, limit - len(tried)), exclude=tried)
+            if not rows:
+                break
+            idle += 1
+            for index, row in enumerate(rows):
+                if not renew(row, worker):
+                    # Its lease ran out while earlier rows were sent; if no one
+                    # else took it, a later claim here will.
+                    report.skipped.append(row.id)
+                    continue
+                idle = 0
+                tried.append(row.id)
+                if not _attempt(app, connection, row, worker, report):
+                    # The server cannot be reached: the rest of the batch waits too.
+                    _release(rows[index + 1 :], worker, row.next_attempt_at)
+                    return report
     return report
 
 
-def _close(connection: TimeoutConnection | None) -> None:
-    if connection is None or connection.host is None:
-        return
+def _attempt(
+    app: Flask, connection: smtp.Session, row: OutboxMessage, worker: str, report: DeliveryReport
+) -> bool:
+    """Send one renewed row and record what happened; False when the server cannot be
+    reached at all."""
+    deadline = time.monotonic() + lease_seconds() * SEND_SHARE
     try:
-        connection.host.quit()
-    except (smtplib.SMTPException, OSError):
-        connection.host.close()
+        message = wire.as_bytes(wire.compose(row))
+        sender, recipient = wire.envelope(row)
+    except Exception as exc:
+        if not isinstance(exc, wire.Unwritable):
+            log.exception("outbox message %s cannot be written", row.id)
+        return _failed(app, row, worker, exc, report)
+    try:
+        reply = connection.send(sender, recipient, message, deadline)
+    except smtp.SendError as exc:
+        return _failed(app, row, worker, exc, report)
+    recorded = _update(
+        row, worker, status=OutboxStatus.SENT, sent_at=datetime.now(UTC), claimed_by=None,
+        claimed_until=None, last_error="", last_reply=str(reply)[:2000],
+    )  # fmt: skip
+    if not recorded:
+        log.error("outbox message %s was sent after its claim passed on", row.id)
+    report.sent.append(row.id)
+    mail_sent.send(app, message=row)
+    return True
+
+
+def _failed(
+    app: Flask, row: OutboxMessage, worker: str, error: Exception, report: DeliveryReport
+) -> bool:
+    if isinstance(error, smtp.SendError):
+        permanent, reply, description = error.permanent, error.reply, str(error)
+    else:  # the message cannot be put on the wire: no retry changes that
+        permanent, reply, description = True, None, f"cannot be written: {error}"
+    final = permanent or row.attempts >= int(app.config["URGENTACTION_MAX_ATTEMPTS"])
+    values: dict[str, Any] = {
+        "claimed_by": None, "claimed_until": None,
+        "last_error": description[:2000], "last_reply": str(reply or "")[:2000],
+    }  # fmt: skip
+    if final:
+        values["status"] = OutboxStatus.FAILED
+        report.failed.append(row.id)
+    else:
+        values["status"] = OutboxStatus.QUEUED
+        values["next_attempt_at"] = datetime.now(UTC) + backoff(row.attempts)
+        report.retrying.append(row.id)
+    if not _update(row, worker, **values):
+        log.error("outbox message %s: its claim passed on before the outcome was kept", row.id)
+    log.warning("outbox message %s not sent: %s", row.id, description)
+    mail_failed.send(app, message=row, error=error, final=final)
+    return not (isinstance(error, smtp.SendError) and error.unreachable)
 
 
 def drain(limit: int = 100) -> DeliveryReport:
@@ -257,9 +271,7 @@ def drain(limit: int = 100) -> DeliveryReport:
     total = DeliveryReport()
     while True:
         report = deliver(limit=limit)
-        total.sent += report.sent
-        total.retrying += report.retrying
-        total.failed += report.failed
+        total.add(report)
         # Stop on a short batch, or when the server is in trouble: retries wait.
         if report.retrying or len(report.sent) + len(report.failed) < limit:
             return total

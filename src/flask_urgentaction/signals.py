@@ -16,12 +16,16 @@ optin_confirmed = _signals.signal(
 )
 mail_sent = _signals.signal(
     "mail-sent",
-    doc="Sent after the SMTP server accepted an outbox message, with ``message``.",
+    doc=(
+        "Sent after the SMTP server accepted an outbox message (one recipient), with "
+        "``message``; its ``last_reply`` is the server's answer."
+    ),
 )
 mail_failed = _signals.signal(
     "mail-failed",
     doc=(
-        "Sent when sending an outbox message fails, with ``message``, ``error`` and "
-        "``final`` (True when it will not be retried)."
+        "Sent when sending an outbox message fails, with ``message``, ``error`` (an "
+        "``smtp.SendError``, whose ``reply`` is the server's answer if one came, or a "
+        "``wire.Unwritable``) and ``final`` (True when it will not be retried)."
     ),
 )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -49,8 +51,49 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # Cascades need foreign keys on; WAL lets pages read while the sender writes.
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cursor)
+    # Deleted and overwritten content is zeroed in the file, so an erased address
+    # cannot be read back from free pages (some builds have it on, not all; the
+    # cost is a little extra writing on deletes, which are rare here).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL; once per file, a no-op after that.
+
+    Processes opening a fresh file at the same moment (gunicorn's workers) can
+    find it locked while one of them switches, and SQLite says so at once
+    instead of waiting out the busy timeout.
+    """
+    for _ in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(0.05)
+    cursor.execute("PRAGMA journal_mode=WAL")
+
+
+def checkpoint(engine: Engine, wait_seconds: float = 2.0) -> bool:
+    """On SQLite, move the write-ahead log into the database file and empty it, so
+    pages from before an erasure are gone from disk too. False when another
+    connection's read kept the log from being emptied for ``wait_seconds``."""
+    if engine.dialect.name != "sqlite":
+        return True
+    with engine.connect() as connection:
+        usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+        # Not the connection's long wait for writers: a reader may take minutes.
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")
+        try:
+            busy, _log_pages, _moved = connection.exec_driver_sql(
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            ).one()
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(usual)}")
+    return not busy
 
 
 def default_url(app: Flask) -> str:
@@ -92,6 +135,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         if connection.dialect.name == "postgresql":
             # Several nodes may start at once; one migrates, the others wait.
             connection.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+        elif connection.dialect.name == "sqlite":
+            # The same for several worker processes on one file: the write lock
+            # first, then the migrations in its transaction.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

@@ -1,9 +1,19 @@
-"""Confirming an opt-in and unsubscribing, each from a signed link."""
+"""Confirming an opt-in and unsubscribing, each from a signed link.
+
+A link names its subscriber (and a confirm link its consent) by public id: 128
+random bits, never reused, so a link acts on the person it was mailed to or on
+no one. Links mailed before public ids existed carry row ids; SQLite gave a
+deleted row's id to the next row, so after ``forget`` such an id may name
+someone else. They are still honoured for a row that already existed when the
+link was signed: a row given the id later was created after the link, and is
+refused.
+"""
 
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import select
@@ -11,7 +21,9 @@ from sqlalchemy import select
 from .models import Consent, Subscriber
 from .signals import optin_confirmed
 from .storage import get_session
-from .tokens import Purpose, TokenError, verify
+from .tokens import Purpose, TokenError, sign, verify
+
+Row = TypeVar("Row", Subscriber, Consent)
 
 
 class Outcome(enum.Enum):
@@ -19,28 +31,57 @@ class Outcome(enum.Enum):
     ALREADY = "already"
 
 
-def subscriber_for(purpose: Purpose, token: str) -> tuple[Subscriber, int | None]:
-    """The subscriber a link is for, or TokenError (expired or invalid)."""
+def confirm_token(subscriber: Subscriber, consent: Consent) -> str:
+    return sign(Purpose.CONFIRM, {"s": subscriber.public_id, "c": consent.public_id})
+
+
+def unsubscribe_token(subscriber: Subscriber) -> str:
+    return sign(Purpose.UNSUBSCRIBE, {"s": subscriber.public_id})
+
+
+def subscriber_for(purpose: Purpose, token: str) -> tuple[Subscriber, Consent | None]:
+    """The subscriber a link is for, and the consent a confirm link is for;
+    TokenError (expired or invalid) when the link names no one, or no longer."""
     max_age = (
         float(current_app.config["URGENTACTION_TOKEN_MAX_AGE"])
         if purpose is Purpose.CONFIRM
         else None  # an unsubscribe link keeps working: leaving is always possible
     )
-    payload, _age = verify(purpose, token, max_age)
-    if not isinstance(payload, dict) or not isinstance(payload.get("s"), int):
+    payload, age = verify(purpose, token, max_age)
+    if not isinstance(payload, dict):
         raise TokenError(expired=False)
-    subscriber = get_session().get(Subscriber, payload["s"])
+    # itsdangerous keeps whole seconds: the link was signed within this second.
+    signed_by = datetime.now(UTC) - timedelta(seconds=age) + timedelta(seconds=1)
+    subscriber = _named(Subscriber, payload.get("s"), signed_by)
     if subscriber is None:
         raise TokenError(expired=False)
-    consent_id = payload.get("c")
-    return subscriber, consent_id if isinstance(consent_id, int) else None
+    if purpose is not Purpose.CONFIRM:
+        return subscriber, None
+    consent = _named(Consent, payload.get("c"), signed_by)
+    if consent is None or consent.subscriber_id != subscriber.id:
+        raise TokenError(expired=False)
+    return subscriber, consent
+
+
+def _named(model: type[Row], reference: Any, signed_by: datetime) -> Row | None:
+    """The row a link's reference names: a public id, or a row id from an old link."""
+    session = get_session()
+    if isinstance(reference, str):
+        return session.scalar(select(model).where(model.public_id == reference))
+    if not isinstance(reference, int) or isinstance(reference, bool):
+        return None
+    row = session.get(model, reference)
+    if row is None:
+        return None
+    created = row.created_at if isinstance(row, Subscriber) else row.given_at
+    # A row created after the link was signed took a forgotten person's id.
+    return row if created < signed_by else None
 
 
 def _consent_for(token: str) -> tuple[Subscriber, Consent, bool]:
     """The subscriber and consent a confirm link is for, and whether it is done."""
-    subscriber, consent_id = subscriber_for(Purpose.CONFIRM, token)
-    consent = get_session().get(Consent, consent_id) if consent_id else None
-    if consent is None or consent.subscriber_id != subscriber.id:
+    subscriber, consent = subscriber_for(Purpose.CONFIRM, token)
+    if consent is None:  # subscriber_for refuses such a confirm link already
         raise TokenError(expired=False)
     if consent.withdrawn_at is not None:
         # Unsubscribed after this link was sent: an old link must not undo that.

@@ -9,6 +9,7 @@ Chromium then blocks its cookies), as on a real partner website.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -34,7 +35,8 @@ AXE = ROOT / "widget" / "node_modules" / "axe-core" / "axe.min.js"
 EMBEDDING_DOC = ROOT / "docs" / "embedding.md"
 SLUG = "example-mine-strike"
 TITLE = "Reinstate the sacked union leaders"
-CHROMIUM = "/usr/bin/chromium"
+# Debian's build; scripts/test.sh sets UA_CHROMIUM when it found another one.
+CHROMIUM = os.environ.get("UA_CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

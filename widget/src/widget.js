@@ -127,9 +127,11 @@
     if (c.status != 'closed') {
       let token = c.challenge.token;
       const btn = h('button', { type: 'submit', part: 'submit' }, L.submit);
-      const opt = field('opt_in', L.opt_in, input({ type: 'checkbox' }), null, 'f c');
+      // No box when the server cannot mail the confirmation link.
+      const opt = c.opt_in !== false &&
+        field('opt_in', L.opt_in, input({ type: 'checkbox' }), null, 'f c');
       // The checkbox goes before its label.
-      opt.prepend(opt.children[1]);
+      if (opt) opt.prepend(opt.children[1]);
       const chal = field('challenge_answer', c.challenge.question,
         input({ inputmode: 'numeric', autocomplete: 'off', required: true }));
       const q = chal.firstChild;
@@ -176,7 +178,7 @@
           body: JSON.stringify({
             name: v('name'), email: v('email'), union: v('union'), country: v('country'),
             subject: v('subject'), message: ctl.get('message').value,
-            opt_in: ctl.get('opt_in').checked, lang: c.lang,
+            opt_in: opt && ctl.get('opt_in').checked, lang: c.lang,
             challenge_token: token, challenge_answer: v('challenge_answer'),
             hp: form.elements.hp.value,
             partner: el.dataset.partner, // undefined drops out of the JSON

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from flask import Blueprint
+
 from .api import api, widget
-from .common import blueprint
 from .embed import embed
 from .pages import register_pages
+from .submission import cap_body
 
+blueprint = Blueprint(
+    "urgentaction",
+    __name__.rpartition(".views")[0],
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+# Runs for the nested embed and API blueprints too.
+blueprint.before_request(cap_body)
 register_pages(blueprint)
 blueprint.add_url_rule("/widget.js", "widget", widget)
 blueprint.register_blueprint(embed)

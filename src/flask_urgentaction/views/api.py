@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, send_from_directory, url_for
-from werkzeug.datastructures import MultiDict
+from flask import Blueprint, jsonify, request, send_from_directory, url_for
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 
-from ..actions import AlreadyActed, ChallengeReused, opt_in_text, take_action
-from ..campaigns import count_actions, find, message_text, text_in
+from .. import links
+from ..actions import AlreadyActed, Closed, Taken, opt_in_text
+from ..campaigns import count_actions, message_text, text_in
 from ..challenge import issue
 from ..countries import country_choices
 from ..forms import ActionForm
@@ -26,20 +26,11 @@ from ..models import Campaign
 from ..openapi import openapi_document
 from ..origins import is_allowed, request_origin
 from ..storage import get_session
-from .common import (
-    campaign_language,
-    choose_language,
-    count_text,
-    deliver_inline,
-    message_context,
-    share_links,
-    site_languages,
-)
+from .lookup import campaign_language, choose_language, public_campaign, site_languages
+from .rendering import count_text, message_context, share_links, too_large
+from .submission import Invalid, Malformed, RateLimited, json_fields, submit
 
 api = Blueprint("api", __name__)
-
-STRING_FIELDS = ("name", "email", "union", "country", "subject", "message", "lang",
-                 "challenge_token", "challenge_answer", "hp", "partner")  # fmt: skip
 
 
 def _cors(response: Response, campaign: Campaign | None) -> Response:
@@ -62,11 +53,6 @@ def _answer(body: dict[str, Any], status: int, campaign: Campaign | None = None,
 def _error(message: str, status: int, campaign: Campaign | None = None,
            cors: bool = True) -> Response:  # fmt: skip
     return _answer({"error": message}, status, campaign, cors)
-
-
-def _public_campaign(slug: str) -> Campaign | None:
-    campaign = find(get_session(), slug)
-    return None if campaign is None or campaign.status == "draft" else campaign
 
 
 def _no_campaign() -> Response:
@@ -122,7 +108,7 @@ def labels() -> dict[str, str]:
 # shadow ``preflight`` and carry no CORS headers.
 @api.route("/campaigns/<slug>", methods=["GET"], provide_automatic_options=False)
 def campaign(slug: str) -> Response:
-    found = _public_campaign(slug)
+    found = public_campaign(slug)
     if found is None:
         return _no_campaign()
     lang = campaign_language(found, request.args.get("lang", ""))
@@ -162,6 +148,8 @@ def campaign(slug: str) -> Response:
         "challenge": issue(found.id).as_json(),
         "countries": [list(pair) for pair in country_choices(texts.lang)],
         "share": share_links(url, texts.title),
+        # False when no confirmation link could be mailed: the widget hides the box.
+        "opt_in": links.available(),
         "labels": labels(),
     }
     return _answer(body, 200, found)
@@ -170,7 +158,7 @@ def campaign(slug: str) -> Response:
 @api.route("/campaigns/<slug>", methods=["OPTIONS"])
 @api.route("/campaigns/<slug>/actions", methods=["OPTIONS"])
 def preflight(slug: str) -> Response:
-    found = _public_campaign(slug)
+    found = public_campaign(slug)
     origin = request_origin()
     if not origin or not is_allowed(origin, found):
         return Response(status=403)
@@ -180,68 +168,41 @@ def preflight(slug: str) -> Response:
     return _cors(response, found)
 
 
-def _type_errors(body: dict[str, Any]) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    for key in STRING_FIELDS:
-        if key in body and body[key] is not None and not isinstance(body[key], str):
-            errors["challenge" if key.startswith("challenge") else key] = [gettext("Must be text.")]
-    if "opt_in" in body and not isinstance(body["opt_in"], bool | None):
-        errors["opt_in"] = [gettext("Must be true or false.")]
-    return errors
-
-
 @api.route("/campaigns/<slug>/actions", methods=["POST"], provide_automatic_options=False)
 def take(slug: str) -> Response:
-    found = _public_campaign(slug)
+    found = public_campaign(slug)
     if found is None:
         return _no_campaign()
-    body = request.get_json(silent=True)
-    wanted = body.get("lang") if isinstance(body, dict) else None
-    lang = campaign_language(found, wanted if isinstance(wanted, str) else "")
+    fields = json_fields()
+    lang = campaign_language(found, fields.text.get("lang", "") if fields else "")
     origin = request_origin()
     if origin and not is_allowed(origin, found):
         return _error(_origin_refused(), 403, cors=False)
-    if found.status == "closed":
-        return _error(gettext("This campaign is closed. Thank you for your support."), 410,
-                      found)  # fmt: skip
-    wait = current_app.extensions["urgentaction"].limiter.hit()
-    if wait is not None:
-        response = _error(
-            gettext("Too many messages from your connection. Please try again in a minute."),
-            429, found,
-        )  # fmt: skip
-        response.headers["Retry-After"] = str(wait)
+    submitted = submit(found, fields, lang, origin)
+    outcome = submitted.outcome
+    if isinstance(outcome, Taken):
+        body = {
+            "status": "ok",
+            "count": outcome.count,
+            "count_text": count_text(outcome.count, lang),
+            "opt_in_pending": outcome.opt_in_pending,
+        }
+        return _answer(body, 201, found)
+    if isinstance(outcome, AlreadyActed):
+        message = gettext("You have already sent this message. Thank you!")
+        return _answer({"error": message, "count": outcome.count}, 409, found)
+    if isinstance(outcome, Closed):
+        message = gettext("This campaign is closed. Thank you for your support.")
+        return _error(message, 410, found)
+    if isinstance(outcome, RateLimited):
+        message = gettext("Too many messages from your connection. Please try again in a minute.")
+        response = _error(message, 429, found)
+        response.headers["Retry-After"] = str(outcome.wait)
         return response
-    if not isinstance(body, dict):
+    if isinstance(outcome, Malformed) or submitted.form is None:
         return _error(gettext("The request body must be a JSON object."), 400, found)
-    errors = _type_errors(body)
-    if errors:
-        return _answer({"errors": errors}, 422, found)
-    formdata = MultiDict({k: body[k] for k in STRING_FIELDS if isinstance(body.get(k), str)})
-    if body.get("opt_in"):
-        formdata["opt_in"] = "y"
-    formdata["lang"] = lang
-    form = ActionForm(campaign_id=found.id, formdata=formdata)
-    if not form.validate():
-        return _invalid(form, found)
-    try:
-        taken = take_action(found, form, lang, origin)
-    except AlreadyActed as exc:
-        return _answer(
-            {"error": gettext("You have already sent this message. Thank you!"),
-             "count": exc.count}, 409, found,
-        )  # fmt: skip
-    except ChallengeReused:
-        form.challenge_token.errors = [gettext("This spam check was already used.")]
-        return _invalid(form, found)
-    deliver_inline(taken)
-    body = {
-        "status": "ok",
-        "count": taken.count,
-        "count_text": count_text(taken.count, lang),
-        "opt_in_pending": taken.opt_in_pending,
-    }
-    return _answer(body, 201, found)
+    assert isinstance(outcome, Invalid), outcome
+    return _invalid(submitted.form, found)
 
 
 def _invalid(form: ActionForm, campaign: Campaign) -> Response:
@@ -259,6 +220,8 @@ def api_error(error: HTTPException) -> Response:
     choose_language(site_languages(), "en")
     if error.code == 404:
         return _no_campaign()
+    if error.code == 413:
+        return _error(too_large(), 413)
     return _error(gettext("Something went wrong. Please try again."), error.code or 500)
 
 

@@ -9,27 +9,24 @@ along in a hidden field; on POST it counts only if it is an allowed origin.
 
 from __future__ import annotations
 
-from flask import Blueprint, make_response, request
+from typing import Any
+
+from flask import Blueprint, abort, make_response, request
 from werkzeug.wrappers import Response
 
 from ..campaigns import count_actions, text_in
 from ..forms import LIMITS
 from ..models import Campaign
-from ..origins import frame_ancestors, is_allowed, normalize
+from ..origins import form_post_allowed, frame_ancestors, is_allowed, normalize
 from ..storage import get_session
-from .common import (
-    campaign_language,
-    content_policy,
-    load_campaign,
-    new_form,
-    render,
-    submit_form,
-)
+from .lookup import campaign_language, load_campaign
+from .rendering import content_policy, form_answer, new_form, render
+from .submission import form_fields, submit
 
 embed = Blueprint("embed", __name__)
 
 
-def _framable(result: Response | tuple[str, int], campaign: Campaign) -> Response:
+def _framable(result: Response | tuple[Any, ...], campaign: Campaign) -> Response:
     response = make_response(result)
     response.headers["Content-Security-Policy"] = content_policy(frame_ancestors(campaign))
     return response
@@ -38,13 +35,17 @@ def _framable(result: Response | tuple[str, int], campaign: Campaign) -> Respons
 @embed.route("/<slug>/embed", methods=["GET", "POST"])
 def form(slug: str) -> Response:
     campaign = load_campaign(slug)
-    lang = campaign_language(campaign, request.form.get("lang", ""))
     if request.method == "POST":
-        framing = _framing_origin(request.form.get("embed_origin", ""), campaign)
-        result = submit_form(campaign, lang, "embed.html", "urgentaction.embed.thanks",
-                             source_origin=framing,
-                             embed_origin=framing)  # fmt: skip
+        if not form_post_allowed(campaign):
+            abort(403)
+        fields = form_fields()
+        lang = campaign_language(campaign, fields.text.get("lang", ""))
+        framing = _framing_origin(fields.text.get("embed_origin", ""), campaign)
+        submitted = submit(campaign, fields, lang, framing)
+        result = form_answer(submitted, campaign, lang, "embed.html",
+                             "urgentaction.embed.thanks", embed_origin=framing)  # fmt: skip
         return _framable(result, campaign)
+    lang = campaign_language(campaign)
     texts = text_in(campaign, lang)
     form = None
     if campaign.status == "live":

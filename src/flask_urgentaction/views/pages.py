@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, abort, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from ..campaigns import count_actions, counts, live_campaigns, text_in
 from ..i18n import gettext
+from ..origins import form_post_allowed, request_origin
 from ..storage import get_session
 from ..subscriptions import Outcome, confirm, subscriber_for, unsubscribe, would_change
 from ..tokens import Purpose, TokenError
-from .common import (
-    campaign_language,
-    choose_language,
-    content_policy,
-    load_campaign,
-    new_form,
-    render,
-    share_links,
-    site_languages,
-    submit_form,
-)
+from .lookup import campaign_language, choose_language, load_campaign, site_languages
+from .rendering import content_policy, form_answer, new_form, render, share_links, too_large
+from .submission import form_fields, submit
 
 
 def register_pages(bp: Blueprint) -> None:
     bp.add_url_rule("/", "index", index)
     bp.add_url_rule("/<slug>", "campaign", campaign_page, methods=["GET", "POST"])
     bp.add_url_rule("/<slug>/thanks", "thanks", thanks)
+    # Both POSTs are exempt from a host's CSRFProtect (csrf.py): the signed token
+    # in the URL is the proof, and only the mail's recipient has it.
     bp.add_url_rule("/confirm/<token>", "confirm", confirm_page, methods=["GET", "POST"])
     bp.add_url_rule(
         "/unsubscribe/<token>", "unsubscribe", unsubscribe_page, methods=["GET", "POST"]
@@ -51,11 +46,16 @@ def index() -> tuple[str, int]:
                   languages=site_languages())  # fmt: skip
 
 
-def campaign_page(slug: str) -> Response | tuple[str, int]:
+def campaign_page(slug: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     campaign = load_campaign(slug)
-    lang = campaign_language(campaign, request.form.get("lang", ""))
     if request.method == "POST":
-        return submit_form(campaign, lang, "campaign.html", "urgentaction.thanks")  # fmt: skip
+        if not form_post_allowed(campaign):
+            abort(403)
+        fields = form_fields()
+        lang = campaign_language(campaign, fields.text.get("lang", ""))
+        submitted = submit(campaign, fields, lang, request_origin())
+        return form_answer(submitted, campaign, lang, "campaign.html", "urgentaction.thanks")
+    lang = campaign_language(campaign)
     texts = text_in(campaign, lang)
     form = new_form(campaign, texts) if campaign.status == "live" else None
     count = count_actions(get_session(), campaign.id)
@@ -125,9 +125,9 @@ def not_found(_error: Exception) -> tuple[str, int]:
 
 def http_error(error: HTTPException) -> tuple[str, int]:
     lang = choose_language(site_languages(), "en")
+    text = too_large() if error.code == 413 else gettext("Something went wrong. Please try again.")
     return render("message.html", lang, error.code or 500,
-                  title=gettext("Something went wrong"),
-                  text=gettext("Something went wrong. Please try again."))  # fmt: skip
+                  title=gettext("Something went wrong"), text=text)  # fmt: skip
 
 
 def forbidden(_error: Exception) -> tuple[str, int]:

@@ -1,4 +1,5 @@
-"""What the page, embed and API views share: loading, language, rendering, posting."""
+"""Turning things into HTML: our templates, numbers and counts, field attributes,
+and what a form submission became, for the campaign page and the iframe embed."""
 
 from __future__ import annotations
 
@@ -6,65 +7,25 @@ from typing import Any
 from urllib.parse import quote
 
 from babel.numbers import format_decimal
-from flask import Blueprint, abort, current_app, render_template, url_for
+from flask import render_template, url_for
 from werkzeug.wrappers import Response
 
-from .. import outbox
-from ..actions import AlreadyActed, ChallengeReused, Taken, opt_in_text, take_action
-from ..campaigns import Text, count_actions, find, message_text, text_in
+from .. import links
+from ..actions import AlreadyActed, Closed, Taken, opt_in_text
+from ..campaigns import Text, count_actions, message_text, text_in
 from ..forms import ActionForm
 from ..i18n import (
     gettext,
     language_name,
     language_name_in,
-    match,
-    negotiate,
     ngettext,
-    set_language,
-    shipped_languages,
     template_helpers,
     text_direction,
 )
 from ..markdown import render_markdown
 from ..models import Campaign
-from ..origins import form_post_allowed, request_origin
 from ..storage import get_session
-
-blueprint = Blueprint(
-    "urgentaction",
-    __name__.rpartition(".views")[0],
-    template_folder="templates",
-    static_folder="static",
-    static_url_path="/static",
-)
-
-
-def site_languages() -> list[str]:
-    configured = current_app.config["URGENTACTION_LANGUAGES"]
-    return list(configured) if configured else shipped_languages()
-
-
-def load_campaign(slug: str) -> Campaign:
-    """A live or closed campaign, else 404 (drafts are not public)."""
-    campaign = find(get_session(), slug)
-    if campaign is None or campaign.status == "draft":
-        abort(404)
-    return campaign
-
-
-def choose_language(offered: list[str], fallback: str) -> str:
-    lang = negotiate(offered, fallback)
-    set_language(lang)
-    return lang
-
-
-def campaign_language(campaign: Campaign, wanted: str = "") -> str:
-    if wanted:
-        chosen = match(wanted, campaign.languages)
-        if chosen:
-            set_language(chosen)
-            return chosen
-    return choose_language(campaign.languages, campaign.fallback_lang)
+from .submission import Invalid, RateLimited, Submitted
 
 
 def number(value: int, lang: str) -> str:
@@ -127,6 +88,8 @@ def render(template: str, lang: str, status: int = 200, **context: Any) -> tuple
         count_text=count_text,
         render_markdown=render_markdown,
         opt_in_text=opt_in_text(),
+        # No opt-in box when its confirmation link could not be mailed.
+        opt_in_offered=links.available(),
         **context,
     )
     return html, status
@@ -166,59 +129,43 @@ def message_context(campaign: Campaign, lang: str) -> dict[str, Any]:
     return context
 
 
-def submit_form(
+def form_answer(
+    submitted: Submitted,
     campaign: Campaign,
     lang: str,
     template: str,
     thanks_endpoint: str,
-    source_origin: str | None = None,
     **context: Any,
-) -> Response | tuple[str, int]:
-    """Handle a form POST from the page or the embed: store, send, redirect."""
-    texts = text_in(campaign, lang)
-    if not form_post_allowed(campaign):
-        abort(403)
-    if campaign.status == "closed":
-        return render(template, lang, 410, campaign=campaign, texts=texts, form=None,
-                      count=count_actions(get_session(), campaign.id), **context)  # fmt: skip
-    form = ActionForm(campaign_id=campaign.id)
-    notice = ""
-    status = 422
-    wait = current_app.extensions["urgentaction"].limiter.hit()
-    if wait is not None:
+) -> Response | tuple[str, int, dict[str, str]]:
+    """A form submission's outcome as a page: the thanks page, or the form again."""
+    outcome = submitted.outcome
+    # A second click of one submission ends where the first did.
+    if isinstance(outcome, Taken) or (isinstance(outcome, AlreadyActed) and outcome.repeated):
+        location = url_for(
+            thanks_endpoint, slug=campaign.slug, lang=lang, optin=int(outcome.opt_in_pending)
+        )
+        return Response(status=303, headers={"Location": location})
+    notice, status, headers = "", 422, {}
+    if isinstance(outcome, Closed):
+        status = 410
+    elif isinstance(outcome, AlreadyActed):
+        notice, status = gettext("You have already sent this message. Thank you!"), 409
+    elif isinstance(outcome, RateLimited):
         notice = gettext("Too many messages from your connection. Please try again in a minute.")
-        status = 429
-    elif form.validate():
-        try:
-            source = request_origin() if source_origin is None else source_origin
-            taken = take_action(campaign, form, lang, source)
-        except AlreadyActed:
-            notice = gettext("You have already sent this message. Thank you!")
-            status = 409
-        except ChallengeReused:
-            form.challenge_token.errors = [gettext("This spam check was already used.")]
-        else:
-            deliver_inline(taken)
-            return Response(
-                status=303,
-                headers={"Location": url_for(
-                    thanks_endpoint, slug=campaign.slug, lang=lang,
-                    optin=int(taken.opt_in_pending),
-                )},
-            )  # fmt: skip
+        status, headers = 429, {"Retry-After": str(outcome.wait)}
+    elif not isinstance(outcome, Invalid):
+        raise AssertionError(f"unexpected outcome {outcome!r}")
     html, code = render(
-        template, lang, status, campaign=campaign, texts=texts, form=form,
-        notice=notice, count=count_actions(get_session(), campaign.id), **context,
+        template, lang, status, campaign=campaign, texts=text_in(campaign, lang),
+        form=submitted.form, notice=notice, count=count_actions(get_session(), campaign.id),
+        **context,
     )  # fmt: skip
-    if status == 429:
-        return Response(html, status=code, headers={"Retry-After": str(wait)})
-    return html, code
+    return html, code, headers
 
 
-def deliver_inline(taken: Taken) -> None:
-    """With inline delivery, send the action's mail now; failures stay queued."""
-    if current_app.config["URGENTACTION_DELIVERY"] == "inline":
-        outbox.deliver(taken.outbox_ids)
+def too_large() -> str:
+    """Why a body over the size cap was refused (413), for pages and the API alike."""
+    return gettext("What you sent is too large. Please shorten it and try again.")
 
 
 def content_policy(frame_ancestors: str) -> str:

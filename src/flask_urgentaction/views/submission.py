@@ -1,0 +1,221 @@
+"""Taking an action from a request: one pipeline for the page form, the iframe
+embed and the JSON API.
+
+The body is read so that nothing malformed gets through or costs much (a size
+cap, JSON nesting checked before parsing, form bytes that are not UTF-8 kept
+visible to the form's rules), then the rate limit, then the form's rules, then
+:func:`actions.take_action`. The views turn the result into HTML or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask import abort, current_app, request
+from werkzeug.datastructures import MultiDict
+
+from .. import outbox
+from ..actions import ChallengeReused, Outcome, Submission, Taken, closed, take_action
+from ..forms import ActionForm
+from ..i18n import gettext
+from ..models import Campaign
+from ..storage import get_session
+
+# The form's text fields: also the JSON API's keys, besides the boolean opt_in.
+TEXT_FIELDS = ("name", "email", "union", "country", "subject", "message", "lang",
+               "challenge_token", "challenge_answer", "hp", "partner")  # fmt: skip
+# An action's body is one flat object; anything nested deeper is refused unparsed.
+MAX_JSON_DEPTH = 20
+JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+@dataclass(frozen=True)
+class Fields:
+    """A body's fields as text, and those that came as another type: which one they
+    should have been ("text" or "boolean"), said in the page's language later."""
+
+    text: MultiDict[str, str]
+    wrong_type: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    wait: int
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Refused by the form's rules; the errors are on the form."""
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """The JSON API's body is not a JSON object we read."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What became of a submission, and its form (to show again, errors and all)."""
+
+    outcome: Outcome | RateLimited | Invalid | Malformed
+    form: ActionForm | None
+
+
+def cap_body() -> None:
+    """Hold bodies sent to our routes to ``URGENTACTION_MAX_BODY_BYTES`` (413).
+
+    Only for this request: the host app's ``MAX_CONTENT_LENGTH`` stays as it is
+    for its own routes, and applies here too when it is smaller. A body without
+    a length (chunked) is cut off at the same size while it is read.
+    """
+    limit = int(current_app.config["URGENTACTION_MAX_BODY_BYTES"])
+    host_limit = request.max_content_length
+    if host_limit is not None:
+        limit = min(limit, host_limit)
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        abort(413)
+
+
+def read_body() -> bytes:
+    """The whole body, or 413 when one sent without a length reaches the cap.
+
+    werkzeug stops reading such a body at the cap and hands over what it read
+    as if it were all; a JSON text cut there would be answered 400, and form
+    fields cut there could be taken.
+    """
+    data = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        abort(413)
+    return data
+
+
+def form_fields() -> Fields:
+    """The fields of an HTML form post.
+
+    Bytes that are not UTF-8 become U+FFFD, which the form refuses under the
+    field they came in (werkzeug would keep them as "%FF", or drop the form).
+    A file sent for a text field is refused as such.
+    """
+    wrong_type: dict[str, str] = {}
+    if request.mimetype == "multipart/form-data":
+        text = MultiDict(request.form)
+        for name in request.files:
+            if name in TEXT_FIELDS or name == "opt_in":
+                wrong_type[name] = "text"
+        return Fields(text, wrong_type)
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return Fields(MultiDict(), wrong_type)
+    raw = read_body()
+    if not raw and request.form:
+        # A hook of the host app's read the form before us: take werkzeug's reading.
+        return Fields(MultiDict(request.form), wrong_type)
+    pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True, errors="replace")
+    return Fields(MultiDict(pairs), wrong_type)
+
+
+def nesting_depth(data: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text, found without parsing it."""
+    depth = deepest = 0
+    for byte in JSON_STRING.sub(b"", data).translate(None, NOT_BRACKETS):
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def json_fields() -> Fields | None:
+    """The fields of a JSON API body; None when it is not a JSON object."""
+    if not request.is_json:
+        return None
+    data = read_body()
+    # The parser recurses for each level: a deep body could exhaust the stack.
+    if nesting_depth(data) > MAX_JSON_DEPTH:
+        return None
+    try:
+        body: Any = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    text: MultiDict[str, str] = MultiDict()
+    wrong_type: dict[str, str] = {}
+    for name in TEXT_FIELDS:
+        value = body.get(name)
+        if isinstance(value, str):
+            text[name] = value
+        elif value is not None:
+            wrong_type[name] = "text"
+    opt_in = body.get("opt_in")
+    if opt_in is True:
+        text["opt_in"] = "y"
+    elif opt_in not in (False, None):
+        wrong_type["opt_in"] = "boolean"
+    return Fields(text, wrong_type)
+
+
+def submit(campaign: Campaign, fields: Fields | None, lang: str, source_origin: str) -> Submitted:
+    """Take an action from a request's fields (None: a body we cannot read)."""
+    refused = closed(campaign)
+    if refused is not None:
+        return Submitted(refused, None)
+    form = None
+    if fields is not None:
+        formdata = fields.text.copy()
+        formdata["lang"] = lang
+        form = ActionForm(campaign_id=campaign.id, formdata=formdata)
+    # The rate limit counts on a connection of its own: give this request's back
+    # first, so that a burst of requests cannot hold every pooled connection.
+    get_session().commit()
+    wait = current_app.extensions["urgentaction"].limiter.hit()
+    if wait is not None:
+        return Submitted(RateLimited(wait), form)
+    if fields is None or form is None:
+        return Submitted(Malformed(), None)
+    if fields.wrong_type:
+        said = {"text": gettext("Must be text."), "boolean": gettext("Must be true or false.")}
+        for name, expected in fields.wrong_type.items():
+            form[name].errors = [said[expected]]
+        return Submitted(Invalid(), form)
+    # A token spent already may be this supporter's first click: take_action tells.
+    solved = form.solved if form.validate() else form.spent_challenge
+    if solved is None:
+        return Submitted(Invalid(), form)
+    outcome = take_action(
+        campaign,
+        Submission(
+            name=form.name.data,
+            email=form.email.data,
+            country=form.country.data or "",
+            lang=lang,
+            challenge=solved,
+            union=form.union.data or "",
+            subject=form.subject.data or "",
+            message=form.message.data or "",
+            opt_in=bool(form.opt_in.data),
+            partner_tag=form.partner.data or "",
+            source_origin=source_origin,
+        ),
+    )
+    if isinstance(outcome, ChallengeReused):
+        form.challenge_token.errors = [
+            gettext("This spam check was already used. Please answer the new one.")
+        ]
+        return Submitted(Invalid(), form)
+    if isinstance(outcome, Taken):
+        deliver_inline(outcome)
+    return Submitted(outcome, form)
+
+
+def deliver_inline(taken: Taken) -> None:
+    """With inline delivery, send the action's mail now; failures stay queued."""
+    if current_app.config["URGENTACTION_DELIVERY"] == "inline":
+        outbox.deliver(taken.outbox_ids)
