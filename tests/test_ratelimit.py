@@ -6,14 +6,9 @@ engines and processes on one database, including under gunicorn's workers.
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +27,8 @@ from flask_urgentaction.models import Action, Campaign, RateLimitWindow
 from flask_urgentaction.ratelimit import RateLimiter
 from flask_urgentaction.storage import get_session, get_storage
 
-from .conftest import Mailbox, action_body, form_data, free_port, host_app, make_app
+from .conftest import Mailbox, action_body, form_data, host_app, make_app
+from .servers import call, gunicorn
 from .test_api import ACTIONS, URL, action_count, translated
 
 LIMIT = 2
@@ -351,60 +347,6 @@ def test_a_host_key_function_replaces_the_address(
 
 # --- Several worker processes under gunicorn --------------------------------------
 
-HOST_SITE = """\
-import json
-import os
-
-from flask import Flask
-
-from flask_urgentaction import UrgentAction
-
-app = Flask("host", instance_path=os.environ["UA_TEST_INSTANCE"])
-app.config.update(json.loads(os.environ["UA_TEST_CONFIG"]))
-UrgentAction(app)
-
-
-@app.after_request
-def worker_pid(response):
-    # The host app's own header, so the test can tell the workers apart.
-    response.headers["X-Worker-Pid"] = str(os.getpid())
-    return response
-"""
-
-GUNICORN_CONF = """\
-bind = "127.0.0.1:{port}"
-workers = 2
-worker_class = "sync"
-timeout = 30
-graceful_timeout = 5
-# gunicorn 25 and later open a control socket in the home folder; not for a test.
-control_socket_disable = True
-"""
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-
-def call(port: int, method: str, path: str, body: Any = None) -> Answer:
-    """One request on a connection of its own, closed after it (so any worker may take
-    the next)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Connection": "close"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    try:
-        connection.request(method, path, body=data, headers=headers)
-        response = connection.getresponse()
-        return Answer(response.status, response.headers, response.read())
-    finally:
-        connection.close()
-
 
 @dataclass
 class Site:
@@ -416,8 +358,6 @@ class Site:
 def gunicorn_site(tmp_path: Path, mailbox: Mailbox, campaign_file: Path) -> Iterator[Site]:
     """The extension with its default rate limit, served by gunicorn with two sync
     workers on a free loopback port."""
-    site = tmp_path / "site"
-    site.mkdir()
     database = f"sqlite:///{tmp_path / 'site.sqlite3'}"
     config = {
         "SECRET_KEY": "gunicorn test secret",
@@ -431,32 +371,8 @@ def gunicorn_site(tmp_path: Path, mailbox: Mailbox, campaign_file: Path) -> Iter
     with loader.app_context():
         load_files(get_session(), [campaign_file])
     loader.extensions["urgentaction"].storage.engine.dispose()
-
-    port = free_port()
-    (site / "host_site.py").write_text(HOST_SITE, encoding="utf-8")
-    (site / "gunicorn_conf.py").write_text(GUNICORN_CONF.format(port=port), encoding="utf-8")
-    env = dict(os.environ, UA_TEST_CONFIG=json.dumps(config),
-               UA_TEST_INSTANCE=str(tmp_path / "instance"))  # fmt: skip
-    log_path = site / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn_conf.py", "host_site:app"],
-            cwd=site, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while log_path.read_text().count("Booting worker with pid") < 2:
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
-            yield Site(port, database)
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+    with gunicorn(tmp_path / "site", config, workers=2, start_within=30) as server:
+        yield Site(server.port, database)
 
 
 def test_the_default_limit_holds_across_gunicorn_workers(gunicorn_site: Site) -> None:
