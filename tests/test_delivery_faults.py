@@ -55,6 +55,9 @@ class FaultyMailbox(Mailbox):
         self.rcpts = 0
         self.held = threading.Event()
         self.released = threading.Event()
+        # Called as the n-th message is taken, before the server says so: (n, call).
+        self.on_data: tuple[int, Callable[[], None]] | None = None
+        self.datas = 0
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -70,6 +73,9 @@ class FaultyMailbox(Mailbox):
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.datas += 1
+        if self.on_data is not None and self.on_data[0] == self.datas:
+            self.on_data[1]()
         if self.data_replies:
             return self.data_replies.pop(0)
         reply = await super().handle_DATA(server, session, envelope)
@@ -330,6 +336,74 @@ def test_worker_killed_mid_batch_and_restarted(
     report(figures)
     assert (figures.tried, figures.lost, figures.doubled) == (10, 0, 0)
     assert sorted(row.attempts for row in final) == [1] * 9 + [2]
+
+
+class OutboxLock:
+    """Another transaction holding the outbox, so a worker cannot write its outcomes."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        self.connection: Any = None
+
+    def take(self) -> None:
+        if self.url.startswith("sqlite"):
+            import sqlite3
+
+            path = self.url.removeprefix("sqlite:///")
+            self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.connection.execute("BEGIN IMMEDIATE")
+        else:
+            import psycopg
+
+            self.connection = psycopg.connect(self.url.replace("+psycopg", ""))
+            self.connection.execute("SELECT id FROM ua_outbox FOR UPDATE")
+
+    def release(self) -> None:
+        if self.connection is not None:
+            self.connection.rollback()
+            self.connection.close()
+
+
+@pytest.mark.parametrize("app_config", [LEASE])
+def test_worker_killed_between_a_send_and_its_commit_resends_that_message_only(
+    app: Flask, server: FaultyMailbox, workers: Workers, database_url: str, report: Any
+) -> None:
+    take_actions(app.test_client(), 3)
+    # The server takes the third message; before it says so, the outbox is locked,
+    # so the worker hears "250" but cannot write down that the message was sent.
+    lock = OutboxLock(database_url)
+    locked = threading.Event()
+
+    def take_lock() -> None:
+        lock.take()
+        locked.set()
+
+    server.on_data = (3, take_lock)
+    try:
+        first = workers.start("worker")
+        assert locked.wait(20), workers.output()
+        time.sleep(0.3)  # the worker reads the reply and waits on the lock
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        lock.release()
+    third = server.message_ids()[2]
+    assert len(server.messages) == 3
+    # Its claim stays until the lease runs out; then the next worker sends what
+    # is not recorded as sent: the third message again, and the rest.
+    workers.start("worker")
+    wait_for(all_sent, 20, f"every row sent\n{workers.output()}")
+
+    final = rows()
+    figures = tally([row.message_id for row in final], server.message_ids())
+    report(figures, " (at-least-once: the same Message-ID twice)")
+    assert (figures.tried, figures.lost, figures.doubled) == (6, 0, 1)
+    counts = Counter(server.message_ids())
+    assert [message_id for message_id, n in counts.items() if n > 1] == [third]
+    # The first worker counted its attempt before it sent; the copy is the second.
+    by_id = {row.message_id: row for row in final}
+    assert by_id[third].attempts == 2
+    assert sorted(row.attempts for row in final) == [1] * 5 + [2]
 
 
 @pytest.mark.parametrize("app_config", [{"URGENTACTION_DELIVERY": "worker"}])

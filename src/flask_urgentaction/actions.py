@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from . import challenge, links, mail
-from .campaigns import count_actions, message_text
+from .campaigns import AnyCampaign, count_actions, message_text
 from .i18n import gettext
 from .models import Action, Campaign, Consent, OutboxMessage, Subscriber
 from .signals import action_taken
@@ -91,20 +91,21 @@ def opt_in_text() -> str:
     )
 
 
-def closed(campaign: Campaign) -> Closed | None:
+def closed(campaign: AnyCampaign) -> Closed | None:
     return Closed() if campaign.status == "closed" else None
 
 
-def take_action(campaign: Campaign, submission: Submission) -> Outcome:
+def take_action(campaign: AnyCampaign, submission: Submission) -> Outcome:
     """Store a submission once per email and campaign, and say what became of it.
 
-    A twin sent at the same moment (a double click, or the same email through
-    two tabs) meets the unique keys at a flush or at the commit; it is rolled
-    back and answered as if it had come a moment later.
+    The action is stored first and asked about after: an email acting again, or
+    a spent token, meets the unique keys at a flush or at the commit (so does a
+    twin sent at the same moment: a double click, the same email in two tabs);
+    it is rolled back and answered from what is stored. A new action, the usual
+    case, so costs no question before it.
     """
-    refused = closed(campaign) or _taken_before(campaign, submission)
-    if refused is not None:
-        return refused
+    if campaign.status == "closed":
+        return Closed()
     session = get_session()
     try:
         taken = _store(campaign, submission)
@@ -119,7 +120,7 @@ def take_action(campaign: Campaign, submission: Submission) -> Outcome:
     return taken
 
 
-def _taken_before(campaign: Campaign, submission: Submission) -> Outcome | None:
+def _taken_before(campaign: AnyCampaign, submission: Submission) -> Outcome | None:
     """What an earlier action of this email, or an earlier use of its token, makes of it."""
     session = get_session()
     key = email_key(submission.email)
@@ -147,7 +148,7 @@ def _confirmation_pending(key: str) -> bool:
     return status == "pending"
 
 
-def _store(campaign: Campaign, submission: Submission) -> Taken:
+def _store(campaign: AnyCampaign, submission: Submission) -> Taken:
     session = get_session()
     texts = message_text(campaign, submission.lang)
     action = Action(
@@ -164,10 +165,15 @@ def _store(campaign: Campaign, submission: Submission) -> Taken:
         source_origin=submission.source_origin[:300],
         partner_tag=submission.partner_tag,
     )
+    # Rendered before the first write: on SQLite the write lock is held from the
+    # first INSERT to the commit, and every other process's action waits for it.
+    outgoing = mail.target_messages(campaign, action)
     session.add(action)
     session.flush()
+    for row in outgoing:
+        row.action_id = action.id
+        row.dedupe_key = mail.target_dedupe_key(action.id, row.target_id or 0)
     challenge.spend(submission.challenge)
-    outgoing = mail.target_messages(campaign, action)
     pending = False
     if action.opt_in:
         confirm = _opt_in(campaign, action)
@@ -175,16 +181,26 @@ def _store(campaign: Campaign, submission: Submission) -> Taken:
             outgoing.append(confirm)
             pending = True
     session.add_all(outgoing)
+    session.flush()
+    # Last before the commit: on PostgreSQL the campaign's row stays locked
+    # from here to the commit, and every action of the campaign waits for it.
+    count = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id)
+        .values(action_count=Campaign.action_count + 1)
+        .returning(Campaign.action_count)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
     session.commit()
     return Taken(
         action=action,
-        count=count_actions(session, campaign.id),
+        count=int(count),
         opt_in_pending=pending,
         outbox_ids=[row.id for row in outgoing],
     )
 
 
-def _opt_in_wanted(campaign: Campaign, submission: Submission) -> bool:
+def _opt_in_wanted(campaign: AnyCampaign, submission: Submission) -> bool:
     """The ticked box, unless no confirmation link could be mailed for it."""
     if not submission.opt_in:
         return False
@@ -223,7 +239,7 @@ def _subscriber(action: Action) -> Subscriber:
     return subscriber
 
 
-def _opt_in(campaign: Campaign, action: Action) -> OutboxMessage | None:
+def _opt_in(campaign: AnyCampaign, action: Action) -> OutboxMessage | None:
     """Record the consent; return the confirmation mail unless already confirmed."""
     session = get_session()
     subscriber = _subscriber(action)

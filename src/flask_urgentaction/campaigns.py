@@ -6,16 +6,17 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from .i18n import locale_of, match
-from .models import Action, Campaign, CampaignTranslation, Target, utcnow
+from .models import Campaign, CampaignTranslation, Target, utcnow
 from .origins import normalize
 
 STATUSES = ("draft", "live", "closed")
@@ -35,6 +36,73 @@ class CampaignError(ValueError):
         self.key, self.problem, self.source = key, problem, source
         where = f"{source}: " if source else ""
         super().__init__(f"{where}{key}: {problem}")
+
+
+@dataclass(frozen=True)
+class TranslationSnapshot:
+    lang: str
+    title: str
+    summary: str
+    body: str
+    subject: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TargetSnapshot:
+    id: int
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class CampaignSnapshot:
+    """A campaign as plain values, bound to no session: what a process keeps
+    between requests (campaign_cache.py) while the campaign's ``version`` holds."""
+
+    id: int
+    version: int
+    slug: str
+    status: str
+    partner: str
+    goal: int | None
+    privacy_url: str
+    allowed_origins: tuple[str, ...] | None
+    fallback_lang: str
+    message_lang: str | None
+    translations: tuple[TranslationSnapshot, ...]
+    targets: tuple[TargetSnapshot, ...]
+    # What views derive from it and may keep as long as the snapshot (by language).
+    derived: dict[Any, Any] = dataclass_field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def languages(self) -> list[str]:
+        return [t.lang for t in self.translations]
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> CampaignSnapshot:
+        origins = campaign.allowed_origins
+        return cls(
+            id=campaign.id,
+            version=campaign.version,
+            slug=campaign.slug,
+            status=campaign.status,
+            partner=campaign.partner,
+            goal=campaign.goal,
+            privacy_url=campaign.privacy_url,
+            allowed_origins=tuple(origins) if origins is not None else None,
+            fallback_lang=campaign.fallback_lang,
+            message_lang=campaign.message_lang,
+            translations=tuple(
+                TranslationSnapshot(**{f: getattr(t, f) for f in ("lang", *TEXT_FIELDS)})
+                for t in campaign.translations
+            ),
+            targets=tuple(TargetSnapshot(t.id, t.name, t.email) for t in campaign.targets),
+        )
+
+
+# Functions that only read a campaign take either form.
+AnyCampaign = Campaign | CampaignSnapshot
 
 
 @dataclass(frozen=True)
@@ -221,15 +289,16 @@ def live_campaigns(session: Session) -> list[Campaign]:
 
 
 def count_actions(session: Session, campaign_id: int) -> int:
-    return int(session.scalar(select(func.count()).where(Action.campaign_id == campaign_id)) or 0)
+    """The campaign's stored count (see ``Campaign.action_count``), never COUNT(*)."""
+    return int(session.scalar(select(Campaign.action_count).where(Campaign.id == campaign_id)) or 0)
 
 
 def counts(session: Session) -> dict[int, int]:
-    rows = session.execute(select(Action.campaign_id, func.count()).group_by(Action.campaign_id))
+    rows = session.execute(select(Campaign.id, Campaign.action_count))
     return {campaign_id: int(n) for campaign_id, n in rows}
 
 
-def text_in(campaign: Campaign, lang: str) -> Text:
+def text_in(campaign: AnyCampaign, lang: str) -> Text:
     """The campaign's texts in ``lang``; any empty field comes from the fallback."""
     by_lang = {t.lang: t for t in campaign.translations}
     fallback = by_lang.get(campaign.fallback_lang) or campaign.translations[0]
@@ -238,6 +307,6 @@ def text_in(campaign: Campaign, lang: str) -> Text:
     return Text(lang=chosen.lang, **values)
 
 
-def message_text(campaign: Campaign, lang: str) -> Text:
+def message_text(campaign: AnyCampaign, lang: str) -> Text:
     """The texts of the message sent to the targets (``message_lang`` when fixed)."""
     return text_in(campaign, campaign.message_lang or lang)

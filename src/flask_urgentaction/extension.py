@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
 
 from . import links
+from .campaign_cache import CampaignCache
 from .ratelimit import KeyFunction, KeyFunctionT, RateLimiter
 from .storage import Storage, close_session, default_url
 
@@ -47,6 +48,7 @@ class State:
     limiter: RateLimiter
     # The host's Flask-WTF CSRFProtect our blueprints are exempt from (csrf.py).
     csrf_exempted: Any = None
+    campaigns: CampaignCache = field(default_factory=CampaignCache)
 
 
 class RedactTokens(logging.Filter):

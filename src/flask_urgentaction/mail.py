@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import current_app, render_template
 
-from .campaigns import text_in
+from .campaigns import AnyCampaign, text_in
 from .countries import country_name
 from .i18n import gettext, template_helpers, use_language
 from .links import mail_url
@@ -48,7 +48,11 @@ def _render(name: str, **context: Any) -> tuple[str, str]:
     return text, html
 
 
-def target_messages(campaign: Campaign, action: Action) -> list[OutboxMessage]:
+def target_dedupe_key(action_id: int | None, target_id: int) -> str:
+    return f"target:{action_id}:{target_id}"
+
+
+def target_messages(campaign: AnyCampaign, action: Action) -> list[OutboxMessage]:
     """The supporter's message, one to each of the campaign's targets."""
     site_name, address = sender()
     via = site_name or campaign.partner or address
@@ -62,7 +66,7 @@ def target_messages(campaign: Campaign, action: Action) -> list[OutboxMessage]:
     return [
         OutboxMessage(
             kind="target",
-            dedupe_key=f"target:{action.id}:{target.id}",
+            dedupe_key=target_dedupe_key(action.id, target.id),
             message_id=_new_message_id(),
             action_id=action.id,
             target_id=target.id,
@@ -79,7 +83,9 @@ def target_messages(campaign: Campaign, action: Action) -> list[OutboxMessage]:
     ]
 
 
-def confirm_message(campaign: Campaign, subscriber: Subscriber, consent: Consent) -> OutboxMessage:
+def confirm_message(
+    campaign: AnyCampaign, subscriber: Subscriber, consent: Consent
+) -> OutboxMessage:
     """The opt-in confirmation, in the language the supporter used."""
     token = confirm_token(subscriber, consent)
     with use_language(subscriber.lang):

@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -94,6 +94,12 @@ class Campaign(Base):
     message_lang: Mapped[str | None] = mapped_column(String(35))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Actions taken, raised in each action's own transaction, so the count shown
+    # is exact without counting rows. Erasure keeps the rows, so it never falls.
+    action_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Raised by every change to the campaign, its texts or targets (raise_versions):
+    # a process may reuse what it built from a campaign while this is unchanged.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     translations: Mapped[list[CampaignTranslation]] = relationship(
         back_populates="campaign",
@@ -140,6 +146,26 @@ class Target(Base):
     email: Mapped[str] = mapped_column(String(254))
 
     campaign: Mapped[Campaign] = relationship(back_populates="targets")
+
+
+def raise_versions(session: Session, _context: Any, _instances: Any) -> None:
+    """Raise the ``version`` of every campaign this flush changes: its own columns,
+    its list of texts or targets, or one of them (a ``before_flush`` hook)."""
+    changed: dict[int, Campaign] = {}
+    for row in (*session.dirty, *session.deleted, *session.new):
+        campaign: Campaign | None = None
+        if isinstance(row, Campaign):
+            if row not in session.new and session.is_modified(row):
+                campaign = row
+        elif isinstance(row, CampaignTranslation | Target) and row.campaign_id is not None:
+            if row in session.dirty and not session.is_modified(row):
+                continue
+            campaign = session.get(Campaign, row.campaign_id)
+        if campaign is not None and campaign not in session.new:
+            changed[id(campaign)] = campaign
+    for campaign in changed.values():
+        # In SQL, so two saves at once each count.
+        campaign.version = Campaign.version + 1
 
 
 class Action(Base):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import current_app, request
 
-from .models import Campaign
+if TYPE_CHECKING:
+    from .campaigns import AnyCampaign
 
 ANY = "*"
 
@@ -52,7 +54,7 @@ def configured() -> list[str] | str:
     return _normalized(origins)
 
 
-def allowed(campaign: Campaign | None) -> list[str] | str:
+def allowed(campaign: AnyCampaign | None) -> list[str] | str:
     """The campaign's list when it has one (it narrows), else the global setting."""
     permitted = configured()
     if campaign is not None and campaign.allowed_origins is not None:
@@ -61,7 +63,7 @@ def allowed(campaign: Campaign | None) -> list[str] | str:
     return permitted
 
 
-def is_allowed(origin: str, campaign: Campaign | None) -> bool:
+def is_allowed(origin: str, campaign: AnyCampaign | None) -> bool:
     origin = normalize(origin)
     if not origin:
         # "null" (sandboxed frames, file:) and non-web schemes are never allowed.
@@ -77,7 +79,7 @@ def request_origin() -> str:
     return request.headers.get("Origin", "").strip()
 
 
-def form_post_allowed(campaign: Campaign) -> bool:
+def form_post_allowed(campaign: AnyCampaign) -> bool:
     """An HTML form POST must come from our own pages or an origin listed by name.
 
     "*" does not count here: our form lives on our own pages and in our iframe,
@@ -96,7 +98,7 @@ def form_post_allowed(campaign: Campaign) -> bool:
     return site in ("", "same-origin", "same-site", "none")
 
 
-def frame_ancestors(campaign: Campaign) -> str:
+def frame_ancestors(campaign: AnyCampaign) -> str:
     permitted = allowed(campaign)
     if permitted == ANY:
         return "*"

@@ -1,19 +1,32 @@
 """Delivering the outbox: claim due rows, send each one only while it is ours, record the reply.
 
-A worker claims a few due rows at a time: on PostgreSQL with ``FOR UPDATE SKIP
-LOCKED``, so workers take different rows instead of queueing behind each other;
-on both backends with a compare-and-set UPDATE that only takes rows still due.
-Right before sending a row, the worker renews its lease on that one row with a
-conditional UPDATE (still claimed by this worker, lease not run out) and commits;
-if that changes nothing, another worker may own the row by now, and it is
-skipped. A send must end within its lease (every wait on the server is cut to
-fit), so no second worker can claim a row while the first is still sending it.
+A worker claims a batch of due rows under one lease: on PostgreSQL with ``FOR
+UPDATE SKIP LOCKED``, so workers take different rows instead of queueing behind
+each other; on both backends with a compare-and-set UPDATE that only takes rows
+still due. It sends the batch over one SMTP connection, one row at a time.
+
+Why no two workers send one row at once: a worker sends a row only while its
+lease on it, as committed, still runs for at least the longest a send may take
+(``SEND_SHARE`` of the lease; every wait on the server is cut to fit), counted
+from a clock reading taken before the lease was written, so the worker never
+thinks its lease longer than it is. Before a send that would not fit, it renews
+the lease on the whole rest of its batch in one UPDATE that only touches rows
+still its own and not yet run out (RETURNING their ids), commits, and leaves the
+others alone. Another worker can claim a row only once its lease has run out,
+which is after the send has ended. Each row's outcome is committed, together
+with the count of the next row's attempt, before that next send starts, so a
+row that went out is never left looking unsent while the worker goes on; these
+commits need not wait for the disk (PostgreSQL's ``synchronous_commit`` off,
+SQLite's WAL in NORMAL mode): a database crash may forget the last outcomes,
+and those rows are sent again with the same Message-ID. Claims and renewals
+are always durable.
 
 So a receiver sees a message twice only when the line dropped after the message
-went out and before the server's reply was heard (or the worker died in that
-moment): whether it arrived cannot be known, the row is retried, and the retry
-carries the same Message-ID, by which the receiving side can tell it is one
-message. A refusal of one recipient fails that recipient's row only.
+went out and before the server's reply was heard, or the worker or the database
+died in the moment between the reply and the commit of the outcome: whether it
+arrived is not known, the row is retried, and the retry carries the same
+Message-ID, by which the receiving side can tell it is one message. A refusal of
+one recipient fails that recipient's row only.
 """
 
 from __future__ import annotations
@@ -28,7 +41,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from flask import Flask, current_app
-from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    and_,
+    bindparam,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import smtp, wire
@@ -38,10 +62,16 @@ from .storage import get_session
 
 log = logging.getLogger("flask_urgentaction.outbox")
 
-# Rows claimed at once: few, so that rows wait in one worker's hands only briefly.
+# Rows claimed at once: at first few, then what one connection sends in about
+# BATCH_SECONDS, so that rows wait in one worker's hands only briefly while
+# claims stay rare.
 CLAIM_BATCH = 5
+MAX_CLAIM_BATCH = 200
+BATCH_SECONDS = 0.5
 # The share of a lease a send may take; the rest is time to record its outcome.
 SEND_SHARE = 0.75
+# A lease is renewed when less than a send and this (at most) is left of it.
+RENEW_MARGIN = 1.0
 
 
 @dataclass
@@ -90,6 +120,7 @@ def claim(
             query = query.where(OutboxMessage.id.in_(ids))
         if exclude:
             query = query.where(OutboxMessage.id.not_in(exclude))
+        _durable(session)
         candidates = list(session.scalars(query))
         if not candidates:
             session.commit()
@@ -185,93 +216,225 @@ def backoff(attempts: int) -> timedelta:
 
 def deliver(ids: Sequence[int] | None = None, limit: int = 100) -> DeliveryReport:
     """Send what is due (or just ``ids``), up to ``limit`` attempts; record each outcome."""
-    report = DeliveryReport()
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    worker = uuid.uuid4().hex
-    tried: list[int] = []
-    idle = 0  # batches in a row of which nothing could be tried
     timeout = float(app.config["URGENTACTION_SMTP_TIMEOUT"])
     with smtp.Session(app.extensions["mail"], timeout) as connection:
+        return _deliver(app, connection, ids, limit)
+
+
+def _deliver(
+    app: Flask, connection: smtp.Session, ids: Sequence[int] | None, limit: int
+) -> DeliveryReport:
+    report = DeliveryReport()
+    worker = uuid.uuid4().hex
+    lease = lease_seconds()
+    send_time = lease * SEND_SHARE
+    # Renew this long before a send would no longer fit in the lease.
+    margin = min(RENEW_MARGIN, lease * (1 - SEND_SHARE) / 2)
+    tried: list[int] = []
+    idle = 0  # batches in a row of which nothing could be tried
+    size = CLAIM_BATCH
+    with _Recorder(app, worker, report) as recorder:
         while len(tried) < limit and idle < 2:
-            rows = claim(worker, ids, min(CLAIM_BATCH, limit - len(tried)), exclude=tried)
+            recorder.commit()
+            claimed_at = time.monotonic()
+            rows = claim(worker, ids, min(size, limit - len(tried)), exclude=tried)
             if not rows:
                 break
+            held_until = claimed_at + lease
             idle += 1
-            for index, row in enumerate(rows):
-                if not renew(row, worker):
+            started, count = time.monotonic(), len(tried)
+            index = 0
+            while index < len(rows):
+                if held_until - time.monotonic() < send_time + margin:
+                    renewed_at = time.monotonic()
+                    owned = recorder.extend([row.id for row in rows[index:]])
+                    held_until = renewed_at + lease
                     # Its lease ran out while earlier rows were sent; if no one
                     # else took it, a later claim here will.
+                    report.skipped += [row.id for row in rows[index:] if row.id not in owned]
+                    rows = rows[:index] + [row for row in rows[index:] if row.id in owned]
+                    if index == len(rows):
+                        break
+                row = rows[index]
+                if not recorder.begin(row):
                     report.skipped.append(row.id)
+                    index += 1
                     continue
                 idle = 0
                 tried.append(row.id)
-                if not _attempt(app, connection, row, worker, report):
+                # Within the lease even if the commit in begin() was slow.
+                deadline = min(time.monotonic() + send_time, held_until - margin)
+                if not _attempt(connection, row, recorder, deadline):
                     # The server cannot be reached: the rest of the batch waits too.
-                    _release(rows[index + 1 :], worker, row.next_attempt_at)
+                    recorder.release(rows[index + 1 :], row.next_attempt_at)
                     return report
+                index += 1
+            # The next batch: what this one sent in about BATCH_SECONDS, within bounds.
+            elapsed = max(time.monotonic() - started, 1e-3)
+            rate = (len(tried) - count) / elapsed
+            size = max(CLAIM_BATCH, min(MAX_CLAIM_BATCH, int(rate * BATCH_SECONDS)))
     return report
 
 
+class _Recorder:
+    """Writes a worker's outcomes with core UPDATEs, one transaction per send: the last
+    row's outcome and the count of the next row's attempt, committed before it goes
+    out; the signals follow each commit."""
+
+    def __init__(self, app: Flask, worker: str, report: DeliveryReport) -> None:
+        self.app = app
+        self.worker = worker
+        self.report = report
+        self.session = get_session()
+        self.postgresql = self.session.get_bind().dialect.name == "postgresql"
+        self.signals: list[tuple[bool, OutboxMessage, dict[str, Any]]] = []
+        table = cast("Table", OutboxMessage.__table__)
+        ours = and_(table.c.id == bindparam("row_id"), table.c.claimed_by == worker)
+        self.started = (
+            update(table)
+            .where(ours, table.c.status == OutboxStatus.SENDING)
+            .values(attempts=bindparam("attempts"))
+        )
+        self.outcome = update(table).where(ours)
+
+    def __enter__(self) -> _Recorder:
+        self.session.commit()
+        if self.postgresql:
+            # Outcomes need not wait for the disk (see the module's docstring);
+            # claims and renewals turn it back on for their own transactions.
+            self.session.execute(text("SET synchronous_commit TO off"))
+            self.session.commit()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            self.commit()
+        finally:
+            if self.postgresql:
+                self.session.rollback()
+                self.session.execute(text("RESET synchronous_commit"))
+                self.session.commit()
+
+    def begin(self, row: OutboxMessage) -> bool:
+        """Count an attempt on ``row`` and commit what is pending; False when the row is
+        no longer this worker's."""
+        attempts = row.attempts + 1
+        # Core statements on the session's connection: no ORM work per message.
+        connection = self.session.connection()
+        result = connection.execute(self.started, {"row_id": row.id, "attempts": attempts})
+        self.commit()
+        if cast("CursorResult[Any]", result).rowcount != 1:
+            return False
+        set_committed_value(row, "attempts", attempts)
+        return True
+
+    def record(self, row: OutboxMessage, sent: bool, values: dict[str, Any], **kw: Any) -> None:
+        """Write ``row``'s outcome; committed with the next row's start, or at the end."""
+        # The statement stays the same and its SET columns come from the values.
+        result = self.session.connection().execute(self.outcome, {"row_id": row.id, **values})
+        if cast("CursorResult[Any]", result).rowcount != 1:
+            log.error("outbox message %s: its claim passed on before the outcome was kept", row.id)
+        for key, value in values.items():
+            set_committed_value(row, key, value)
+        self.signals.append((sent, row, kw))
+
+    def commit(self) -> None:
+        self.session.commit()
+        signals, self.signals = self.signals, []
+        for sent, row, kw in signals:
+            (mail_sent if sent else mail_failed).send(self.app, message=row, **kw)
+
+    def extend(self, ids: Sequence[int]) -> set[int]:
+        """Renew the lease on the rows of ``ids`` still this worker's; their ids."""
+        self.commit()
+        _durable(self.session)
+        now = datetime.now(UTC)
+        owned = set(
+            self.session.scalars(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(ids),
+                    OutboxMessage.claimed_by == self.worker,
+                    OutboxMessage.status == OutboxStatus.SENDING,
+                    OutboxMessage.claimed_until > now,
+                )
+                .values(claimed_until=now + timedelta(seconds=lease_seconds()))
+                .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        self.session.commit()
+        return owned
+
+    def release(self, rows: Sequence[OutboxMessage], at: datetime) -> None:
+        self.commit()
+        _release(rows, self.worker, at)
+
+
+def _durable(session: Session) -> None:
+    """Make this transaction's commit wait for the disk (PostgreSQL; SQLite's WAL keeps
+    a commit across a crash of the process, which is the only one a lease outlives)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO on"))
+
+
 def _attempt(
-    app: Flask, connection: smtp.Session, row: OutboxMessage, worker: str, report: DeliveryReport
+    connection: smtp.Session, row: OutboxMessage, recorder: _Recorder, deadline: float
 ) -> bool:
-    """Send one renewed row and record what happened; False when the server cannot be
-    reached at all."""
-    deadline = time.monotonic() + lease_seconds() * SEND_SHARE
+    """Send one row whose attempt is counted, and record what happened; False when the
+    server cannot be reached at all."""
     try:
-        message = wire.as_bytes(wire.compose(row))
+        message = wire.render(row)
         sender, recipient = wire.envelope(row)
     except Exception as exc:
         if not isinstance(exc, wire.Unwritable):
             log.exception("outbox message %s cannot be written", row.id)
-        return _failed(app, row, worker, exc, report)
+        return _failed(recorder, row, exc)
     try:
         reply = connection.send(sender, recipient, message, deadline)
     except smtp.SendError as exc:
-        return _failed(app, row, worker, exc, report)
-    recorded = _update(
-        row, worker, status=OutboxStatus.SENT, sent_at=datetime.now(UTC), claimed_by=None,
-        claimed_until=None, last_error="", last_reply=str(reply)[:2000],
-    )  # fmt: skip
-    if not recorded:
-        log.error("outbox message %s was sent after its claim passed on", row.id)
-    report.sent.append(row.id)
-    mail_sent.send(app, message=row)
+        return _failed(recorder, row, exc)
+    values = {
+        "status": OutboxStatus.SENT, "sent_at": datetime.now(UTC), "claimed_by": None,
+        "claimed_until": None, "last_error": "", "last_reply": str(reply)[:2000],
+    }  # fmt: skip
+    recorder.record(row, True, values)
+    recorder.report.sent.append(row.id)
     return True
 
 
-def _failed(
-    app: Flask, row: OutboxMessage, worker: str, error: Exception, report: DeliveryReport
-) -> bool:
+def _failed(recorder: _Recorder, row: OutboxMessage, error: Exception) -> bool:
     if isinstance(error, smtp.SendError):
         permanent, reply, description = error.permanent, error.reply, str(error)
     else:  # the message cannot be put on the wire: no retry changes that
         permanent, reply, description = True, None, f"cannot be written: {error}"
-    final = permanent or row.attempts >= int(app.config["URGENTACTION_MAX_ATTEMPTS"])
+    final = permanent or row.attempts >= int(recorder.app.config["URGENTACTION_MAX_ATTEMPTS"])
     values: dict[str, Any] = {
         "claimed_by": None, "claimed_until": None,
         "last_error": description[:2000], "last_reply": str(reply or "")[:2000],
     }  # fmt: skip
     if final:
         values["status"] = OutboxStatus.FAILED
-        report.failed.append(row.id)
+        recorder.report.failed.append(row.id)
     else:
         values["status"] = OutboxStatus.QUEUED
         values["next_attempt_at"] = datetime.now(UTC) + backoff(row.attempts)
-        report.retrying.append(row.id)
-    if not _update(row, worker, **values):
-        log.error("outbox message %s: its claim passed on before the outcome was kept", row.id)
+        recorder.report.retrying.append(row.id)
     log.warning("outbox message %s not sent: %s", row.id, description)
-    mail_failed.send(app, message=row, error=error, final=final)
+    recorder.record(row, False, values, error=error, final=final)
     return not (isinstance(error, smtp.SendError) and error.unreachable)
 
 
 def drain(limit: int = 100) -> DeliveryReport:
-    """Deliver batches until nothing is due."""
+    """Deliver batches of ``limit`` over one connection until nothing is due."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    timeout = float(app.config["URGENTACTION_SMTP_TIMEOUT"])
     total = DeliveryReport()
-    while True:
-        report = deliver(limit=limit)
-        total.add(report)
-        # Stop on a short batch, or when the server is in trouble: retries wait.
-        if report.retrying or len(report.sent) + len(report.failed) < limit:
-            return total
+    with smtp.Session(app.extensions["mail"], timeout) as connection:
+        while True:
+            report = _deliver(app, connection, None, limit)
+            total.add(report)
+            # Stop on a short batch, or when the server is in trouble: retries wait.
+            if report.retrying or len(report.sent) + len(report.failed) < limit:
+                return total

@@ -12,6 +12,8 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from .models import raise_versions
+
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 VERSION_TABLE = "ua_alembic_version"
 
@@ -25,6 +27,7 @@ class Storage:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.sessions, "before_flush", raise_versions)
         self.ready = False
 
     def ensure_schema(self) -> None:
@@ -52,6 +55,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Cascades need foreign keys on; WAL lets pages read while the sender writes.
     cursor.execute("PRAGMA foreign_keys=ON")
     _use_wal(cursor)
+    # In WAL, NORMAL syncs the log at checkpoints, not at every commit: a commit
+    # is safe from a crash of the process, and the last ones before a power loss
+    # may be lost (docs/performance.md). The busy timeout is connect_args' timeout.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     # Deleted and overwritten content is zeroed in the file, so an erased address
     # cannot be read back from free pages (some builds have it on, not all; the
     # cost is a little extra writing on deletes, which are rare here).

@@ -16,24 +16,30 @@ from werkzeug.wrappers import Response
 
 from .. import links
 from ..actions import AlreadyActed, Closed, Taken, opt_in_text
-from ..campaigns import count_actions, message_text, text_in
+from ..campaigns import CampaignSnapshot, message_text, text_in
 from ..challenge import issue
 from ..countries import country_choices
 from ..forms import ActionForm
 from ..i18n import gettext, text_direction
 from ..markdown import render_markdown
-from ..models import Campaign
 from ..openapi import openapi_document
 from ..origins import is_allowed, request_origin
-from ..storage import get_session
-from .lookup import campaign_language, choose_language, public_campaign, site_languages
+from .lookup import (
+    campaign_language,
+    choose_language,
+    current_campaign,
+    public_campaign,
+    site_languages,
+)
 from .rendering import count_text, message_context, share_links, too_large
 from .submission import Invalid, Malformed, RateLimited, json_fields, submit
 
 api = Blueprint("api", __name__)
+# Campaign JSON bodies kept per campaign snapshot: one per language and host.
+MAX_KEPT_BODIES = 64
 
 
-def _cors(response: Response, campaign: Campaign | None) -> Response:
+def _cors(response: Response, campaign: CampaignSnapshot | None) -> Response:
     origin = request_origin()
     if origin and is_allowed(origin, campaign):
         response.headers["Access-Control-Allow-Origin"] = origin
@@ -42,7 +48,7 @@ def _cors(response: Response, campaign: Campaign | None) -> Response:
     return response
 
 
-def _answer(body: dict[str, Any], status: int, campaign: Campaign | None = None,
+def _answer(body: dict[str, Any], status: int, campaign: CampaignSnapshot | None = None,
             cors: bool = True) -> Response:  # fmt: skip
     response = jsonify(body)
     response.status_code = status
@@ -50,7 +56,7 @@ def _answer(body: dict[str, Any], status: int, campaign: Campaign | None = None,
     return _cors(response, campaign) if cors else response
 
 
-def _error(message: str, status: int, campaign: Campaign | None = None,
+def _error(message: str, status: int, campaign: CampaignSnapshot | None = None,
            cors: bool = True) -> Response:  # fmt: skip
     return _answer({"error": message}, status, campaign, cors)
 
@@ -104,26 +110,13 @@ def labels() -> dict[str, str]:
     }
 
 
-# No automatic OPTIONS on the GET and POST rules: Flask's default answer would
-# shadow ``preflight`` and carry no CORS headers.
-@api.route("/campaigns/<slug>", methods=["GET"], provide_automatic_options=False)
-def campaign(slug: str) -> Response:
-    found = public_campaign(slug)
-    if found is None:
-        return _no_campaign()
-    lang = campaign_language(found, request.args.get("lang", ""))
-    origin = request_origin()
-    if origin and not is_allowed(origin, found):
-        response = _error(_origin_refused(), 403, cors=False)
-        # Readable on purpose: the widget shows this instead of failing silently.
-        response.headers["Access-Control-Allow-Origin"] = origin
-        return response
+def _campaign_body(found: CampaignSnapshot, lang: str) -> dict[str, Any]:
+    """The campaign JSON without what changes per request (count, challenge)."""
     texts = text_in(found, lang)
     message = message_text(found, lang)
-    count = count_actions(get_session(), found.id)
     extra = message_context(found, texts.lang)
-    url = url_for("urgentaction.campaign", slug=slug, lang=texts.lang, _external=True)
-    body = {
+    url = url_for("urgentaction.campaign", slug=found.slug, lang=texts.lang, _external=True)
+    return {
         "slug": found.slug,
         "lang": texts.lang,
         "dir": text_direction(texts.lang),
@@ -141,16 +134,45 @@ def campaign(slug: str) -> Response:
         # When the message goes out in another language than the page's.
         "message_note": extra.get("message_note", ""),
         "message_translation": extra.get("message_translation"),
-        "count": count,
-        "count_text": count_text(count, texts.lang),
         "goal": found.goal,
         "privacy_url": found.privacy_url,
-        "challenge": issue(found.id).as_json(),
         "countries": [list(pair) for pair in country_choices(texts.lang)],
         "share": share_links(url, texts.title),
         # False when no confirmation link could be mailed: the widget hides the box.
         "opt_in": links.available(),
         "labels": labels(),
+    }
+
+
+# No automatic OPTIONS on the GET and POST rules: Flask's default answer would
+# shadow ``preflight`` and carry no CORS headers.
+@api.route("/campaigns/<slug>", methods=["GET"], provide_automatic_options=False)
+def campaign(slug: str) -> Response:
+    current = current_campaign(slug)
+    if current is None:
+        return _no_campaign()
+    found = current.campaign
+    lang = campaign_language(found, request.args.get("lang", ""))
+    origin = request_origin()
+    if origin and not is_allowed(origin, found):
+        response = _error(_origin_refused(), 403, cors=False)
+        # Readable on purpose: the widget shows this instead of failing silently.
+        response.headers["Access-Control-Allow-Origin"] = origin
+        return response
+    # All but the count and the challenge stays as long as the campaign's version
+    # (the snapshot) does; the host is part of the key, as the links carry it.
+    key = ("campaign.json", lang, request.host_url, links.available())
+    kept: dict[str, Any] | None = found.derived.get(key)
+    if kept is None:
+        if len(found.derived) > MAX_KEPT_BODIES:
+            found.derived.clear()
+        kept = found.derived[key] = _campaign_body(found, lang)
+    count = current.count
+    body = {
+        **kept,
+        "count": count,
+        "count_text": count_text(count, kept["lang"]),
+        "challenge": issue(found.id).as_json(),
     }
     return _answer(body, 200, found)
 
@@ -205,7 +227,7 @@ def take(slug: str) -> Response:
     return _invalid(submitted.form, found)
 
 
-def _invalid(form: ActionForm, campaign: Campaign) -> Response:
+def _invalid(form: ActionForm, campaign: CampaignSnapshot) -> Response:
     errors = form.error_map()
     body: dict[str, Any] = {"errors": errors}
     if "challenge" in errors:

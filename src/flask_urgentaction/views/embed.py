@@ -14,9 +14,8 @@ from typing import Any
 from flask import Blueprint, abort, make_response, request
 from werkzeug.wrappers import Response
 
-from ..campaigns import count_actions, text_in
+from ..campaigns import CampaignSnapshot, count_actions, text_in
 from ..forms import LIMITS
-from ..models import Campaign
 from ..origins import form_post_allowed, frame_ancestors, is_allowed, normalize
 from ..storage import get_session
 from .lookup import campaign_language, load_campaign
@@ -26,7 +25,7 @@ from .submission import form_fields, submit
 embed = Blueprint("embed", __name__)
 
 
-def _framable(result: Response | tuple[Any, ...], campaign: Campaign) -> Response:
+def _framable(result: Response | tuple[Any, ...], campaign: CampaignSnapshot) -> Response:
     response = make_response(result)
     response.headers["Content-Security-Policy"] = content_policy(frame_ancestors(campaign))
     return response
@@ -60,7 +59,7 @@ def form(slug: str) -> Response:
     return _framable(page, campaign)
 
 
-def _framing_origin(value: str, campaign: Campaign) -> str:
+def _framing_origin(value: str, campaign: CampaignSnapshot) -> str:
     """The page framing us, if it is one allowed to; "" when unknown."""
     origin = normalize(value)
     return origin if origin and is_allowed(origin, campaign) else ""

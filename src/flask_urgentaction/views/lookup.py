@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import abort, current_app
 
-from ..campaigns import find
+from ..campaign_cache import CampaignCache, Current
+from ..campaigns import CampaignSnapshot
 from ..i18n import match, negotiate, set_language, shipped_languages
-from ..models import Campaign
 from ..storage import get_session
 
 
@@ -15,13 +15,20 @@ def site_languages() -> list[str]:
     return list(configured) if configured else shipped_languages()
 
 
-def public_campaign(slug: str) -> Campaign | None:
+def current_campaign(slug: str) -> Current | None:
+    """A live or closed campaign with its count; None for a draft or no campaign at all."""
+    cache: CampaignCache = current_app.extensions["urgentaction"].campaigns
+    found = cache.current(get_session(), slug)
+    return None if found is None or found.campaign.status == "draft" else found
+
+
+def public_campaign(slug: str) -> CampaignSnapshot | None:
     """A live or closed campaign; None for a draft or no campaign at all."""
-    campaign = find(get_session(), slug)
-    return None if campaign is None or campaign.status == "draft" else campaign
+    found = current_campaign(slug)
+    return None if found is None else found.campaign
 
 
-def load_campaign(slug: str) -> Campaign:
+def load_campaign(slug: str) -> CampaignSnapshot:
     """A live or closed campaign, else 404 (drafts are not public)."""
     campaign = public_campaign(slug)
     if campaign is None:
@@ -35,7 +42,7 @@ def choose_language(offered: list[str], fallback: str) -> str:
     return lang
 
 
-def campaign_language(campaign: Campaign, wanted: str = "") -> str:
+def campaign_language(campaign: CampaignSnapshot, wanted: str = "") -> str:
     if wanted:
         chosen = match(wanted, campaign.languages)
         if chosen:

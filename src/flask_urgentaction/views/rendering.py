@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from .. import links
 from ..actions import AlreadyActed, Closed, Taken, opt_in_text
-from ..campaigns import Text, count_actions, message_text, text_in
+from ..campaigns import CampaignSnapshot, Text, count_actions, message_text, text_in
 from ..forms import ActionForm
 from ..i18n import (
     gettext,
@@ -23,7 +23,6 @@ from ..i18n import (
     text_direction,
 )
 from ..markdown import render_markdown
-from ..models import Campaign
 from ..storage import get_session
 from .submission import Invalid, RateLimited, Submitted
 
@@ -95,7 +94,7 @@ def render(template: str, lang: str, status: int = 200, **context: Any) -> tuple
     return html, status
 
 
-def new_form(campaign: Campaign, texts: Text) -> ActionForm:
+def new_form(campaign: CampaignSnapshot, texts: Text) -> ActionForm:
     form = ActionForm(campaign_id=campaign.id, formdata=None)
     # With a fixed message_lang the message is in that language, whatever the page's.
     message = message_text(campaign, texts.lang)
@@ -105,7 +104,7 @@ def new_form(campaign: Campaign, texts: Text) -> ActionForm:
     return form
 
 
-def message_context(campaign: Campaign, lang: str) -> dict[str, Any]:
+def message_context(campaign: CampaignSnapshot, lang: str) -> dict[str, Any]:
     """When the message is sent in another language than the page's: say so, and
     give the campaign's translation of it in the page's language, if it has one."""
     sent = message_text(campaign, lang)
@@ -131,7 +130,7 @@ def message_context(campaign: Campaign, lang: str) -> dict[str, Any]:
 
 def form_answer(
     submitted: Submitted,
-    campaign: Campaign,
+    campaign: CampaignSnapshot,
     lang: str,
     template: str,
     thanks_endpoint: str,

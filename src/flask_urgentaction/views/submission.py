@@ -20,9 +20,9 @@ from werkzeug.datastructures import MultiDict
 
 from .. import outbox
 from ..actions import ChallengeReused, Outcome, Submission, Taken, closed, take_action
+from ..campaigns import CampaignSnapshot
 from ..forms import ActionForm
 from ..i18n import gettext
-from ..models import Campaign
 from ..storage import get_session
 
 # The form's text fields: also the JSON API's keys, besides the boolean opt_in.
@@ -162,7 +162,9 @@ def json_fields() -> Fields | None:
     return Fields(text, wrong_type)
 
 
-def submit(campaign: Campaign, fields: Fields | None, lang: str, source_origin: str) -> Submitted:
+def submit(
+    campaign: CampaignSnapshot, fields: Fields | None, lang: str, source_origin: str
+) -> Submitted:
     """Take an action from a request's fields (None: a body we cannot read)."""
     refused = closed(campaign)
     if refused is not None:
