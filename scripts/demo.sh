@@ -48,7 +48,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 echo "Installing flask-urgentaction and aiosmtpd into .venv"
-.venv/bin/pip install -q --disable-pip-version-check -e . aiosmtpd
+.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e . aiosmtpd
 
 port_open() {
     .venv/bin/python - "$1" <<'EOF'
