@@ -13,18 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import select, text, update
 
 from flask_urgentaction import outbox
 from flask_urgentaction.campaigns import load_files
 from flask_urgentaction.models import Action, OutboxMessage
 from flask_urgentaction.signals import action_taken, mail_failed, mail_sent
-from flask_urgentaction.storage import alembic_config, get_session, get_storage
+from flask_urgentaction.storage import get_session, get_storage
 
-from .conftest import SAMPLE, Mailbox, action_body, form_data, make_app
+from .conftest import SAMPLE, Mailbox, action_body, form_data, make_app, migrate
 
 ACTIONS_URL = "/actions/api/campaigns/example-mine-strike/actions"
 SECOND_TARGET = """
@@ -385,17 +384,6 @@ def test_message_that_cannot_be_written_fails_at_once_and_says_why(
     assert (stored.status, stored.attempts) == ("failed", 1)
     assert "cannot be written" in stored.last_error and "SMTPUTF8" in stored.last_error
     assert mailbox.messages == []
-
-
-def migrate(engine: Engine, revision: str) -> None:
-    get_session().close()
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        if revision == "head":
-            command.upgrade(config, revision)
-        else:
-            command.downgrade(config, revision)
 
 
 @pytest.mark.parametrize("campaign_file", [SAMPLE], indirect=True)

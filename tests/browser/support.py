@@ -168,6 +168,16 @@ def docs_snippet(marker: str) -> str:
 def serve_app(tmp_path: Path, mailbox: Mailbox, **config: Any) -> Iterator[LiveApp]:
     """make_app on a threaded werkzeug server on a free port of 127.0.0.1."""
     app = make_app(tmp_path, mailbox, **{"SERVER_NAME": None, **config})
+    with serve_live(app, mailbox, tmp_path / "campaign.toml", SAMPLE) as live:
+        yield live
+
+
+@contextmanager
+def serve_live(
+    app: Flask, mailbox: Mailbox, campaign_file: Path, campaign: str
+) -> Iterator[LiveApp]:
+    """Any app with our extension on a threaded werkzeug server on a free port of
+    127.0.0.1, with ``campaign`` loaded from ``campaign_file``."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     origin = f"http://127.0.0.1:{server.port}"
     # URLs built outside a request (mail links) point at this server too.
@@ -180,7 +190,7 @@ def serve_app(tmp_path: Path, mailbox: Mailbox, **config: Any) -> Iterator[LiveA
         if exc is not None:
             live.errors.append(exc)
 
-    live.add_campaign(tmp_path / "campaign.toml", SAMPLE)
+    live.add_campaign(campaign_file, campaign)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

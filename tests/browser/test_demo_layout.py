@@ -5,19 +5,17 @@ mirrored for Arabic while the host's own navigation stays left to right."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
-from werkzeug.serving import make_server
 
 from flask_urgentaction.i18n import gettext, use_language
 from tests.conftest import SAMPLE, Mailbox
 from tests.test_demo import DEMO, load_module
 
-from .support import SLUG, LiveApp, fill_action
+from .support import SLUG, LiveApp, fill_action, serve_live
 from .test_accessibility import violations
 from .test_rtl import (
     ARABIC,
@@ -42,25 +40,8 @@ def demo(tmp_path: Path, mailbox: Mailbox) -> Iterator[LiveApp]:
         "DEMO_MAILBOX_DIR": str(tmp_path / "mailbox"),
         "URGENTACTION_MIN_FILL_SECONDS": 0,
     })  # fmt: skip
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    origin = f"http://127.0.0.1:{server.port}"
-    app.config["SERVER_NAME"] = origin.removeprefix("http://")
-    live = LiveApp(app, server, mailbox, origin)
-
-    @app.teardown_request
-    def keep_error(exc: BaseException | None) -> None:
-        if exc is not None:
-            live.errors.append(exc)
-
-    live.add_campaign(tmp_path / "campaign.toml", SAMPLE + ARABIC)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_live(app, mailbox, tmp_path / "campaign.toml", SAMPLE + ARABIC) as live:
         yield live
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
     assert not live.errors, f"the app raised: {live.errors!r}"
 
 
