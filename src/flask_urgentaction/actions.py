@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from . import challenge, links, mail
+from . import challenge, links, mail, pacing
 from .campaigns import AnyCampaign, count_actions, message_text
 from .i18n import gettext
 from .models import Action, Campaign, Consent, OutboxMessage, Subscriber
@@ -49,6 +49,8 @@ class Taken:
     count: int
     opt_in_pending: bool
     outbox_ids: list[int]
+    # The target mail waits for the campaign's delivery rules (pacing.release).
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ def _store(campaign: AnyCampaign, submission: Submission) -> Taken:
         count=int(count),
         opt_in_pending=pending,
         outbox_ids=[row.id for row in outgoing],
+        held=pacing.governed(campaign.delivery),
     )
 
 

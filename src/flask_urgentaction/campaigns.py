@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from . import pacing
 from .i18n import locale_of, match
 from .models import Campaign, CampaignTranslation, Target, utcnow
 from .origins import normalize
@@ -23,7 +24,7 @@ STATUSES = ("draft", "live", "closed")
 TEXT_FIELDS = ("title", "summary", "body", "subject", "message")
 TOP_KEYS = {
     "slug", "status", "partner", "goal", "privacy_url", "allowed_origins",
-    "message_lang", "targets", "translations",
+    "message_lang", "targets", "translations", "delivery",
 }  # fmt: skip
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 LANG_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
@@ -53,6 +54,7 @@ class TargetSnapshot:
     id: int
     name: str
     email: str
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class CampaignSnapshot:
     allowed_origins: tuple[str, ...] | None
     fallback_lang: str
     message_lang: str | None
+    # The checked [delivery] table; see pacing.Rules.
+    delivery: dict[str, Any] | None
     translations: tuple[TranslationSnapshot, ...]
     targets: tuple[TargetSnapshot, ...]
     # What views derive from it and may keep as long as the snapshot (by language).
@@ -93,11 +97,14 @@ class CampaignSnapshot:
             allowed_origins=tuple(origins) if origins is not None else None,
             fallback_lang=campaign.fallback_lang,
             message_lang=campaign.message_lang,
+            delivery=dict(campaign.delivery) if campaign.delivery else None,
             translations=tuple(
                 TranslationSnapshot(**{f: getattr(t, f) for f in ("lang", *TEXT_FIELDS)})
                 for t in campaign.translations
             ),
-            targets=tuple(TargetSnapshot(t.id, t.name, t.email) for t in campaign.targets),
+            targets=tuple(
+                TargetSnapshot(t.id, t.name, t.email, t.timezone) for t in campaign.targets
+            ),
         )
 
 
@@ -159,8 +166,8 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
     clean_targets = []
     for index, target in enumerate(targets):
         key = f"targets[{index}]"
-        if not isinstance(target, dict) or set(target) - {"name", "email"}:
-            raise fail(key, "must have exactly name and email")
+        if not isinstance(target, dict) or set(target) - {"name", "email", "timezone"}:
+            raise fail(key, "must have name and email (and may have timezone), nothing else")
         name = _string(target, "name", 200, fail, prefix=key + ".")
         email = target.get("email")
         if not isinstance(email, str):
@@ -169,7 +176,12 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
             email = validate_email(email, check_deliverability=False).normalized
         except EmailNotValidError as exc:
             raise fail(key + ".email", str(exc)) from exc
-        clean_targets.append({"name": name or email, "email": email})
+        zone = target.get("timezone")
+        if zone is not None and not pacing.known_zone(zone):
+            raise fail(key + ".timezone", "not a time zone name like Europe/Tirana")
+        clean_targets.append({"name": name or email, "email": email, "timezone": zone})
+        if email.casefold() in {t["email"].casefold() for t in clean_targets[:-1]}:
+            raise fail(key + ".email", "listed twice")
 
     translations = data.get("translations")
     if not isinstance(translations, dict) or not translations:
@@ -196,6 +208,11 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
     if message_lang is not None and message_lang not in clean_texts:
         raise fail("message_lang", "must be one of the campaign's translations")
 
+    try:
+        delivery = pacing.check_rules(data.get("delivery"))
+    except pacing.RulesError as exc:
+        raise fail(f"delivery.{exc.key}" if exc.key else "delivery", exc.problem) from exc
+
     return {
         "slug": slug,
         "status": status,
@@ -207,6 +224,7 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
         "fallback_lang": fallback,
         "targets": clean_targets,
         "translations": clean_texts,
+        "delivery": delivery,
     }
 
 
@@ -243,12 +261,19 @@ def save(session: Session, definition: Mapping[str, Any]) -> tuple[Campaign, boo
         campaign = Campaign(slug=clean["slug"])
         session.add(campaign)
     for key in ("status", "partner", "goal", "privacy_url", "allowed_origins",
-                "message_lang", "fallback_lang"):  # fmt: skip
+                "message_lang", "fallback_lang", "delivery"):  # fmt: skip
         setattr(campaign, key, clean[key])
     campaign.updated_at = utcnow()
-    campaign.targets = [
-        Target(position=i, name=t["name"], email=t["email"]) for i, t in enumerate(clean["targets"])
-    ]
+    # A target keeps its row (and so its outbox history and pacing) by address.
+    kept = {t.email.casefold(): t for t in campaign.targets}
+    targets = []
+    for position, fields in enumerate(clean["targets"]):
+        target = kept.get(fields["email"].casefold()) or Target()
+        target.position = position
+        for key in ("name", "email", "timezone"):
+            setattr(target, key, fields[key])
+        targets.append(target)
+    campaign.targets = targets
     existing = {t.lang: t for t in campaign.translations}
     translations = []
     for position, (lang, texts) in enumerate(clean["translations"].items()):

@@ -14,11 +14,12 @@ from typing import Any
 
 from flask import current_app, render_template
 
+from . import pacing
 from .campaigns import AnyCampaign, text_in
 from .countries import country_name
 from .i18n import gettext, template_helpers, use_language
 from .links import mail_url
-from .models import Action, Campaign, Consent, OutboxMessage, Subscriber
+from .models import Action, Campaign, Consent, OutboxMessage, OutboxStatus, Subscriber
 from .subscriptions import confirm_token, unsubscribe_token
 from .wire import HeaderInjection as HeaderInjection
 from .wire import header_safe as header_safe
@@ -62,10 +63,13 @@ def target_messages(campaign: AnyCampaign, action: Action) -> list[OutboxMessage
         display = gettext("%(name)s via %(site)s", name=header_safe(action.name), site=via)
         country = country_name(action.country, lang) if action.country else ""
         text, html = _render("target", campaign=campaign, action=action, country=country, lang=lang)
+    # With [delivery] rules the mail waits for pacing.release to let it out.
+    status = OutboxStatus.HELD if pacing.governed(campaign.delivery) else OutboxStatus.QUEUED
     # Each target its own envelope, status and Message-ID: one refusal hides no other.
     return [
         OutboxMessage(
             kind="target",
+            status=status,
             dedupe_key=target_dedupe_key(action.id, target.id),
             message_id=_new_message_id(),
             action_id=action.id,

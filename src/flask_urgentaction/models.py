@@ -100,6 +100,8 @@ class Campaign(Base):
     # Raised by every change to the campaign, its texts or targets (raise_versions):
     # a process may reuse what it built from a campaign while this is unchanged.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The [delivery] table as checked by pacing.rules_from (None: send as fast as possible).
+    delivery: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     translations: Mapped[list[CampaignTranslation]] = relationship(
         back_populates="campaign",
@@ -144,6 +146,13 @@ class Target(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254))
+    # The target's own zone for the campaign's sending hours (None: the campaign's).
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # Pacing state, written only by pacing.py with compare-and-set UPDATEs (never
+    # through the ORM, so it does not count as a change to the campaign):
+    # messages released for sending so far, and the earliest time of the next one.
+    released: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     campaign: Mapped[Campaign] = relationship(back_populates="targets")
 
@@ -188,6 +197,10 @@ class Action(Base):
     subject: Mapped[str] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
     lang: Mapped[str] = mapped_column(String(35))
+    # A short line of the supporter's own, put above the message.
+    personal: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Whether the supporter changed the campaign's message text.
+    edited: Mapped[bool] = mapped_column(default=False, server_default="0")
     opt_in: Mapped[bool] = mapped_column(default=False)
     # Attribution: the page that embedded the form and the partner's own tag.
     source_origin: Mapped[str] = mapped_column(String(300), default="")
@@ -272,10 +285,13 @@ class Consent(Base):
 class OutboxStatus(StrEnum):
     """Where an outbox message stands; docs/operations.md says how to read each."""
 
+    HELD = "held"  # waiting for its target's pace, hours or cap (pacing.py releases it)
     QUEUED = "queued"  # waiting for its next attempt, at next_attempt_at
     SENDING = "sending"  # claimed by a worker until claimed_until
     SENT = "sent"  # the SMTP server accepted it (last_reply says how)
     FAILED = "failed"  # refused for good, or out of attempts (last_error says why)
+    BOUNCED = "bounced"  # accepted, then a delivery-status notification said it failed
+    DIGESTED = "digested"  # listed in the digest message digest_id instead of being sent
 
 
 class OutboxMessage(Base):
@@ -286,10 +302,13 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "ua_outbox"
-    __table_args__ = (Index("ix_ua_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_ua_outbox_due", "status", "next_attempt_at"),
+        Index("ix_ua_outbox_target_status", "target_id", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # target | confirm | alert
+    # target | digest | confirm | alert
     kind: Mapped[str] = mapped_column(String(10))
     # Guards against queuing the same mail twice ("target:12:3", "alert:3:17").
     dedupe_key: Mapped[str | None] = mapped_column(String(100), unique=True)
@@ -329,3 +348,26 @@ class OutboxMessage(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set on the rows a digest lists (status "digested"): the digest that carries them.
+    digest_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ua_outbox.id", ondelete="SET NULL"), index=True
+    )
+
+
+class Bounce(Base):
+    """An address that bounced for good: nothing more is sent to it until cleared."""
+
+    __tablename__ = "ua_bounces"
+
+    # Case-folded, as mail is addressed.
+    address: Mapped[str] = mapped_column(String(254), primary_key=True)
+    # The RFC 3463 status ("5.1.1") and the receiving server's words.
+    status: Mapped[str] = mapped_column(String(20), default="")
+    diagnostic: Mapped[str] = mapped_column(Text, default="")
+    # "dsn" (a delivery-status notification read from a mailbox) or "webhook".
+    source: Mapped[str] = mapped_column(String(10), default="")
+    # The message whose bounce reported it, when known.
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("ua_outbox.id", ondelete="SET NULL"))
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    count: Mapped[int] = mapped_column(Integer, default=1)

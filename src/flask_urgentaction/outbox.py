@@ -55,7 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import smtp, wire
+from . import pacing, smtp, wire
 from .models import OutboxMessage, OutboxStatus
 from .signals import mail_failed, mail_sent
 from .storage import get_session
@@ -237,6 +237,8 @@ def _deliver(
     with _Recorder(app, worker, report) as recorder:
         while len(tried) < limit and idle < 2:
             recorder.commit()
+            if ids is None:
+                pacing.release(recorder.session)
             claimed_at = time.monotonic()
             rows = claim(worker, ids, min(size, limit - len(tried)), exclude=tried)
             if not rows:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 from flask import abort, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from .. import outbox
+from .. import outbox, pacing
 from ..actions import ChallengeReused, Outcome, Submission, Taken, closed, take_action
 from ..campaigns import CampaignSnapshot
 from ..forms import ActionForm
@@ -220,4 +220,8 @@ def submit(
 def deliver_inline(taken: Taken) -> None:
     """With inline delivery, send the action's mail now; failures stay queued."""
     if current_app.config["URGENTACTION_DELIVERY"] == "inline":
-        outbox.deliver(taken.outbox_ids)
+        ids = taken.outbox_ids
+        if taken.held:
+            # Whatever the campaign's rules let out now, this action's or earlier ones'.
+            ids = ids + pacing.release(get_session(), [taken.action.campaign_id])
+        outbox.deliver(ids)
