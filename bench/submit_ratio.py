@@ -6,8 +6,9 @@ the number from the spam-check question, POST an action with a new address.
 
 - (a) ``bare``: a Flask app with the same two routes returning fixed JSON;
 - (b) the extension's app on SQLite, and on PostgreSQL with ``--postgresql URL``;
-- ``--growth``: (b) again after 1,000 and 100,000 actions were stored (inserted
-  with one executemany, not through the API), to see whether the rate holds;
+- ``--growth``: (b) again after 1,000 and 100,000 actions (``--sizes``, e.g.
+  ``1000,100000,1000000``) were stored with their sent mail (inserted in
+  chunks, not through the API), to see whether the rate holds;
 - ``--profile N``: N pairs in this process under cProfile, top costs printed.
 
 The app runs with delivery "worker", URGENTACTION_MIN_FILL_SECONDS=0 and a rate
@@ -18,6 +19,7 @@ Runs take turns (``--rounds``), so a load elsewhere on the machine falls on
 each alike; each figure is over all its rounds.
 
 Usage: python bench/submit_ratio.py [--seconds 10] [--rounds 3] [--clients 8] [--growth]
+           [--sizes 1000,100000,1000000]
            [--postgresql postgresql+psycopg://...] [--profile 500]
 """
 
@@ -116,7 +118,7 @@ def prepare(database_url: str, instance: str, preload: int) -> None:
     from sqlalchemy import inspect, text
 
     from flask_urgentaction.campaigns import save
-    from flask_urgentaction.models import Action, Campaign
+    from flask_urgentaction.models import Action, Campaign, OutboxMessage
     from flask_urgentaction.storage import get_session, get_storage
 
     app = extension_app()
@@ -133,15 +135,33 @@ def prepare(database_url: str, instance: str, preload: int) -> None:
         session.commit()
         if preload:
             now = datetime.now(UTC)
-            rows = [
-                {"campaign_id": campaign.id, "name": f"Preloaded {i}",
-                 "email": f"pre{i}@example.org", "email_key": f"pre{i}@example.org",
-                 "union": "", "country": "BA", "subject": "S", "message": "M", "lang": "en",
-                 "opt_in": False, "source_origin": "", "partner_tag": "", "created_at": now}
-                for i in range(preload)
-            ]  # fmt: skip
+            target_id = campaign.targets[0].id
             with engine.begin() as connection:
-                connection.execute(Action.__table__.insert(), rows)
+                # In chunks, so a million rows need no more memory than 50,000.
+                for start in range(0, preload, 50_000):
+                    chunk = range(start, min(preload, start + 50_000))
+                    actions = [
+                        {"id": i + 1, "campaign_id": campaign.id, "name": f"Preloaded {i}",
+                         "email": f"pre{i}@example.org", "email_key": f"pre{i}@example.org",
+                         "union": "", "country": "BA", "subject": "S", "message": "M",
+                         "lang": "en", "opt_in": False, "source_origin": "", "partner_tag": "",
+                         "created_at": now}
+                        for i in chunk
+                    ]  # fmt: skip
+                    connection.execute(Action.__table__.insert(), actions)
+                    # Each stored action's message to the target, sent: the outbox
+                    # grows with the campaign too.
+                    mail = [
+                        {"kind": "target", "dedupe_key": f"target:{i + 1}:{target_id}",
+                         "message_id": f"<pre{i}@bench.example>", "action_id": i + 1,
+                         "target_id": target_id, "sender": ["", "a@bench.example"],
+                         "recipient_name": "", "recipient": "target@example.org",
+                         "subject": "S", "text_body": "M", "headers": {}, "status": "sent",
+                         "attempts": 1, "next_attempt_at": now, "created_at": now,
+                         "sent_at": now, "last_reply": "250 OK", "last_error": ""}
+                        for i in chunk
+                    ]  # fmt: skip
+                    connection.execute(OutboxMessage.__table__.insert(), mail)
                 if "action_count" in Campaign.__table__.c:
                     connection.execute(
                         Campaign.__table__.update()
@@ -338,6 +358,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--postgresql", metavar="URL")
     parser.add_argument("--growth", action="store_true")
+    parser.add_argument(
+        "--sizes", default="1000,100000", help="actions stored for --growth, e.g. 1000,1000000"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=int, metavar="PAIRS")
     args = parser.parse_args()
@@ -351,10 +374,11 @@ def main() -> None:
     runs: list[tuple[str, str | None, int]] = [("extension, SQLite", None, 0)]
     if args.postgresql:
         runs.append(("extension, PostgreSQL", args.postgresql, 0))
+    sizes = [int(n) for n in args.sizes.split(",")]
     if args.growth:
         for name, url in [("SQLite", None), ("PostgreSQL", args.postgresql)]:
             if name == "SQLite" or url:
-                runs += [(f"{name}, {n:,} stored", url, n) for n in (1_000, 100_000)]
+                runs += [(f"{name}, {n:,} stored", url, n) for n in sizes]
     # In turns, so that a load elsewhere on the machine falls on every run alike.
     bare_rounds: list[list[Result]] = []
     rounds: dict[str, list[list[Result]]] = {label: [] for label, _url, _n in runs}
@@ -369,9 +393,11 @@ def main() -> None:
     if growth:
         print("\ngrowth (ratio: to the bare app)")
         show(growth, bare)
-        for first, second in zip(growth[::2], growth[1::2], strict=True):
-            change = second.pairs_per_second / first.pairs_per_second - 1
-            print(f"{second.label}: {change:+.0%} against 1,000 stored")
+        for start in range(0, len(growth), len(sizes)):
+            first, *others = growth[start : start + len(sizes)]
+            for other in others:
+                change = other.pairs_per_second / first.pairs_per_second - 1
+                print(f"{other.label}: {change:+.0%} against {sizes[0]:,} stored")
 
 
 if __name__ == "__main__":

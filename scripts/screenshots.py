@@ -1,6 +1,7 @@
 """Make docs/screenshots/*.png: the widget on a partner page, at desktop and phone width,
-and right to left: the Arabic campaign page, the Arabic widget on a phone and the
-Arabic iframe embed.
+right to left: the Arabic campaign page, the Arabic widget on a phone and the
+Arabic iframe embed, and the personal line typed in on a phone, on the campaign
+page and in the widget.
 
 Usage: .venv/bin/python scripts/screenshots.py
 
@@ -104,11 +105,39 @@ def shoot_iframe(browser: Browser, url: str, name: str, width: int) -> None:
     print(f"wrote {path.relative_to(ROOT)} ({width} px wide)")
 
 
+PERSONAL_LINE = "My father dug coal at Kreka for thirty years. He would stand with these five."
+
+
+def shoot_personal_line(
+    browser: Browser, url: str, name: str, scope: str, field: str, width: int = 360
+) -> None:
+    """At ``width`` px, type a personal line and save the form from the subject to the
+    message: ``scope`` holds the form, ``field`` selects one field's box in it."""
+    page = browser.new_page(viewport={"width": width, "height": 740}, device_scale_factor=1)
+    page.goto(url)
+    form = page.locator(scope)
+    form.locator("[name=personal]").fill(PERSONAL_LINE)
+    page.evaluate("window.scrollTo(0, 0)")
+    top = form.locator(field, has=page.locator("[name=subject]")).bounding_box()
+    bottom = form.locator(field, has=page.locator("[name=message]")).bounding_box()
+    assert top is not None and bottom is not None
+    y = max(0, top["y"] - 12)
+    clip = {"x": 0, "y": y, "width": width, "height": bottom["y"] + bottom["height"] + 12 - y}
+    path = OUT / name
+    page.screenshot(path=str(path), full_page=True, clip=clip)  # type: ignore[arg-type]
+    page.close()
+    print(f"wrote {path.relative_to(ROOT)} ({width} px wide)")
+
+
 def shoot_all(browser: Browser, live: LiveApp, site: HostSite, tmp: Path) -> None:
     url = site.serve(PARTNER_PAGE.replace("{widget}", live.widget(partner="screenshots")))
     widget = "[data-urgentaction] button"
     shoot(browser, url, "widget-host-page.png", 1024, 900, widget)
     shoot(browser, url, "widget-phone.png", 360, 740, widget)
+    page_url = f"{live.base}/{SLUG}"
+    shoot_personal_line(browser, page_url, "personal-line-page.png", "form", ".ua-field")
+    shoot_personal_line(browser, url, "personal-line-widget.png", "[data-urgentaction]",
+                        "[part=field]")  # fmt: skip
 
     # Right to left: the sample campaign with its Arabic translation.
     live.add_campaign(tmp / "arabic.toml", SAMPLE + ARABIC)

@@ -4,7 +4,8 @@
 #   - Debian packages: chromium, postgresql (any major version), nodejs and npm,
 #     installed with apt when missing (as root, or through sudo);
 #   - .venv with the package and its test extras, pinned by constraints.txt;
-#   - the widget's build tools and axe-core from npm (widget/package-lock.json).
+#   - the widget's build tools, TypeScript (its type check) and axe-core from npm
+#     (widget/package-lock.json).
 # Extra arguments go to pytest:  scripts/test.sh -k api -x
 #
 # Environment:
@@ -106,6 +107,9 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 
 step "Widget build tools (npm ci in widget/)"
 (cd widget && npm ci --silent --no-audit --no-fund)
+
+step "Widget type check (tsc --checkJs, widget/tsconfig.json)"
+(cd widget && npm run --silent typecheck)
 
 step "ruff"
 .venv/bin/ruff check src tests examples bench scripts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
@@ -71,6 +72,8 @@ class Mailbox:
         self.received: list[tuple[list[str], EmailMessage]] = []
         # Each message's bytes as they came over DATA (dot-stuffing undone).
         self.raw: list[bytes] = []
+        # When each message arrived (time.time()), for tests of pacing.
+        self.arrived: list[float] = []
         self.reply: str | None = None
         self.controller: Controller | None = None
 
@@ -83,6 +86,7 @@ class Mailbox:
         message = message_from_bytes(stored, policy=policy.default)
         self.received.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
         self.raw.append(envelope.original_content)
+        self.arrived.append(time.time())
         return "250 OK"
 
     def start(self) -> None:
@@ -338,3 +342,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def shared_config() -> dict[str, Any]:
+    """Override in a test module to change the configuration of ``shared_app``."""
+    return {}
+
+
+@pytest.fixture
+def shared_app(
+    tmp_path: Path, mailbox: Mailbox, database_url: str, shared_config: dict[str, Any]
+) -> Iterator[Flask]:
+    """An app on a database other apps and processes may share: a SQLite file, or a
+    database of its own on the PostgreSQL server (its connections closed before the
+    database is dropped)."""
+    app = make_app(tmp_path, mailbox, URGENTACTION_DATABASE_URL=database_url, **shared_config)
+    with app.app_context():
+        yield app
+        get_session().close()
+    app.extensions["urgentaction"].storage.engine.dispose()

@@ -143,3 +143,79 @@ def test_the_form_sent_twice_ends_on_the_thanks_page_both_times(
     assert second.headers["Location"].endswith("/thanks?lang=en&optin=1")
     assert len(mailbox.to("ceo@mining.example")) == 1
     assert len(mailbox.to("ana@example.org")) == 1
+
+
+# The supporter's own words: a personal line, and whether the message was changed
+
+
+def stored_action() -> Action:
+    action = get_session().scalar(select(Action))
+    assert action is not None
+    return action
+
+
+def test_the_personal_line_is_stored_and_an_unchanged_message_is_not_edited(
+    app: Flask, campaign: Any
+) -> None:
+    default = "Reinstate the sacked union leaders of the Example mine."
+    taken = take_action(campaign, submission(personal="My brother is one of the five.",
+                                             message=default))  # fmt: skip
+    assert isinstance(taken, Taken)
+    action = stored_action()
+    assert (action.personal, action.message, action.edited) == (
+        "My brother is one of the five.", default, False,
+    )  # fmt: skip
+
+
+def test_no_message_is_the_campaigns_and_not_edited(app: Flask, campaign: Any) -> None:
+    assert isinstance(take_action(campaign, submission()), Taken)
+    action = stored_action()
+    assert (action.personal, action.edited) == ("", False)
+
+
+MULTILINE = '''message = """Dear director,
+
+Reinstate the sacked union leaders of the Example mine.
+They did nothing but found a union."""'''
+
+
+@pytest.mark.parametrize(
+    ("message", "edited"),
+    [
+        # A textarea sends CRLF line ends; spaces at a line's end are easy to leave.
+        ("Dear director,\r\n\r\nReinstate the sacked union leaders of the Example mine.  \r\n"
+         "They did nothing but found a union.\r\n", False),
+        ("  Dear director,\n\n\nReinstate the sacked union leaders of the Example mine.\n"
+         "They did nothing but found a union.", False),
+        ("Dear director,\r\n\r\nReinstate the sacked union leaders of the Example mine.\r\n"
+         "They did nothing but found a union!", True),
+        ("Dear director,\n\nReinstate the sacked union leaders of the Example mine.", True),
+        ("Dear director,\n\nReinstate the sacked union leaders of the Example mine.\n"
+         "They did nothing but found a union.\nMy father worked there.", True),
+    ],
+)  # fmt: skip
+def test_edited_means_changed_beyond_white_space(
+    app: Flask, tmp_path: Path, message: str, edited: bool
+) -> None:
+    path = tmp_path / "multiline.toml"
+    single = 'message = "Reinstate the sacked union leaders of the Example mine."'
+    assert single in SAMPLE
+    path.write_text(SAMPLE.replace(single, MULTILINE), encoding="utf-8")
+    ((campaign, _created),) = load_files(get_session(), [path])
+    assert isinstance(take_action(campaign, submission(message=message)), Taken)
+    assert stored_action().edited is edited
+
+
+def test_edited_compares_with_the_default_message_of_the_supporters_language(
+    app: Flask, campaign: Any
+) -> None:
+    german = "Stellt die entlassenen Gewerkschafter wieder ein."
+    english = "Reinstate the sacked union leaders of the Example mine."
+    assert isinstance(take_action(campaign, submission(lang="de", message=german)), Taken)
+    assert isinstance(
+        take_action(campaign, submission("bo@example.org", lang="de", message=english)), Taken
+    )
+    edited = {
+        email: flag for email, flag in get_session().execute(select(Action.email, Action.edited))
+    }
+    assert edited == {"ana@example.org": False, "bo@example.org": True}

@@ -107,18 +107,32 @@ def test_campaign_json_has_every_contract_and_widget_key(
     assert all(isinstance(v, str) and v.strip() for v in body["labels"].values())
 
 
+def widget_typedef(name: str) -> set[str]:
+    """The keys of the JSDoc ``@typedef {object} <name>`` in the widget source.
+
+    ``npm run typecheck`` (tsc --checkJs, strict) holds the widget to reading only
+    the keys its types declare; the tests hold the server to serving them.
+    """
+    lines = WIDGET_SOURCE.read_text(encoding="utf-8").splitlines()
+    start = lines.index(f" * @typedef {{object}} {name}")
+    keys = set()
+    for line in lines[start + 1 :]:
+        declared = re.match(r"\s*\* @property \{[^}]*\} \[?(\w+)", line)
+        if declared is None:
+            break
+        keys.add(declared.group(1))
+    return keys
+
+
 def test_campaign_json_serves_every_key_the_widget_source_reads(
     client: FlaskClient, campaign: Campaign
 ) -> None:
-    # The widget renders the campaign answer `c` (labels `L`) in `render`.
-    source = WIDGET_SOURCE.read_text(encoding="utf-8")
-    start = source.index("const render = (el, c,")
-    render = source[start : source.index("\n  const ", start + 1)]
-    label_keys = set(re.findall(r"\bL\.([a-z_]+)", render))
-    label_keys |= {"error_" + k for k in re.findall(r"\d{3}: '([a-z_]+)'", render)}
-    campaign_keys = set(re.findall(r"\bc\.([a-z_]+)", render))
+    campaign_keys = widget_typedef("Campaign")
+    label_keys = widget_typedef("FormLabels")
     # Guard against a rename in the widget that would make this test vacuous.
     assert len(label_keys) >= 15 and len(campaign_keys) >= 15, "widget source changed shape"
+    assert {"count_text", "challenge", "labels"} <= campaign_keys
+    assert {"error_duplicate", "error_rate_limited", "personal_help"} <= label_keys
     body = client.get(URL).get_json()
     assert label_keys <= set(body["labels"])
     assert campaign_keys <= set(body)
@@ -690,3 +704,65 @@ def test_widget_script_is_cacheable_and_loadable_from_any_site(client: FlaskClie
         assert not cache.no_store and not cache.no_cache
         assert b"data-urgentaction" in response.get_data()
         assert "Set-Cookie" not in response.headers
+
+
+# --- the personal line ----------------------------------------------------------------
+
+
+def test_campaign_json_labels_the_personal_line_and_says_why_in_each_language(
+    client: FlaskClient, campaign: Campaign
+) -> None:
+    labels = client.get(URL).get_json()["labels"]
+    assert labels["personal"] == "A line in your own words (optional)"
+    assert "more weight" in labels["personal_help"] and "bulk mail" in labels["personal_help"]
+    german = client.get(f"{URL}?lang=de").get_json()["labels"]
+    assert german["personal"] == translated("de", labels["personal"]) != labels["personal"]
+    assert german["personal_help"] == translated("de", labels["personal_help"])
+    assert german["personal_help"] != labels["personal_help"]
+
+
+def test_personal_line_is_stored_as_one_paragraph_and_mailed_above_the_message(
+    client: FlaskClient, campaign: Campaign, mailbox: Mailbox
+) -> None:
+    sent = action_body(client, personal="  I worked at the mine.\r\n\r\nSo did my father.  ",
+                       message="Reinstate them.")  # fmt: skip
+    assert client.post(ACTIONS, json=sent).status_code == 201
+    (action,) = stored_actions()
+    assert (action.personal, action.edited) == ("I worked at the mine. So did my father.", True)
+    for target in TARGETS:
+        (mail,) = mailbox.to(target)
+        assert plain_body(mail).startswith(
+            "I worked at the mine. So did my father.\n\nReinstate them.\n\n--\nAna Kovač\n"
+        )
+
+
+@pytest.mark.parametrize(
+    ("fields", "edited"),
+    [
+        ({}, False),
+        ({"message": "Reinstate the sacked union leaders of the Example mine."}, False),
+        ({"message": "\r\nReinstate the sacked union leaders\r\nof the Example mine.  "}, False),
+        ({"message": "Reinstate the sacked union leaders of the Example mine now."}, True),
+    ],
+)
+def test_action_records_whether_the_message_differs_from_the_campaigns(
+    client: FlaskClient, campaign: Campaign, fields: dict[str, str], edited: bool
+) -> None:
+    assert client.post(ACTIONS, json=action_body(client, **fields)).status_code == 201
+    (action,) = stored_actions()
+    assert (action.personal, action.edited) == ("", edited)
+
+
+def test_personal_line_errors_are_422_under_personal_in_the_request_language(
+    client: FlaskClient, campaign: Campaign, mailbox: Mailbox
+) -> None:
+    too_long = client.post(ACTIONS, json=action_body(client, lang="de", personal="P" * 501))
+    expected = str(catalog("de").gettext("Please use at most %(max)d characters.")) % {"max": 500}
+    assert "500" in expected and expected != "Please use at most 500 characters."
+    assert assert_json_error(too_long, 422)["errors"] == {"personal": [expected]}
+    not_text = client.post(ACTIONS, json=action_body(client, personal=["a", "list"]))
+    assert assert_json_error(not_text, 422)["errors"] == {"personal": ["Must be text."]}
+    control = client.post(ACTIONS, json=action_body(client, personal="bell\x07"))
+    assert list(assert_json_error(control, 422)["errors"]) == ["personal"]
+    assert action_count() == 0
+    assert mailbox.messages == []

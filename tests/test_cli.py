@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from flask_urgentaction.cli import EXPORT_COLUMNS
+from flask_urgentaction.exports import EXPORT_COLUMNS
 from flask_urgentaction.models import (
     Action,
     Campaign,
@@ -237,7 +237,7 @@ def test_alert_run_twice_sends_no_duplicates(app: Flask, campaign: Any, mailbox:
 
     again = run(app, "alert", "example-mine-strike")
     assert again.exit_code == 0, again.output
-    assert "queued 0 alerts (2 sent before)" in again.output
+    assert "queued 0 alerts; skipped 2 (2 alerted before)" in again.output
     assert len(mailbox.messages) == 2
 
     # A subscriber who confirmed in between gets theirs, and only they do.

@@ -11,11 +11,7 @@ Each test prints its figures: messages tried, lost, doubled.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -35,6 +31,7 @@ from flask_urgentaction.models import OutboxMessage
 from flask_urgentaction.storage import get_session, get_storage
 
 from .conftest import Mailbox, action_body, make_app
+from .servers import Workers
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTIONS_URL = "/actions/api/campaigns/example-mine-strike/actions"
@@ -260,49 +257,6 @@ def test_one_recipient_refused_while_the_other_gets_it(
 
 
 # Worker processes sharing the database.
-
-
-class Workers:
-    """``flask urgentaction ...`` processes running against the test app's database."""
-
-    def __init__(self, app: Flask, tmp_path: Path) -> None:
-        keep = ("SECRET_KEY", "SERVER_NAME", "TESTING")
-        config = {
-            key: value
-            for key, value in app.config.items()
-            if key in keep or key.startswith(("MAIL_", "URGENTACTION_"))
-        }
-        self.env = os.environ | {
-            "UA_TEST_CONFIG": json.dumps(config),
-            "UA_TEST_INSTANCE": str(tmp_path / "worker-instance"),
-        }
-        self.logs = tmp_path
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *command: str) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"worker-{len(self.running)}.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "tests.delivery_app", "urgentaction",
-             *command],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
-        self.running.append(process)
-        return process
-
-    def output(self) -> str:
-        return "\n".join(path.read_text() for path in sorted(self.logs.glob("worker-*.log")))
-
-    def stop(self) -> None:
-        for process in self.running:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.running:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture

@@ -27,8 +27,9 @@ ANA, LEJLA = "ana@example.org", "lejla@example.org"
 NAME = "Ana Kovač"
 UNION = "Sindikat rudara Kreka"
 MESSAGE = "Greetings from the Tuzla night shift, crew 7Q2."
+PERSONAL = "My father dug coal in shaft 4B for thirty years."
 # Ana as the database could hold her: JSON columns escape what is not ASCII.
-TRACES = [ANA, NAME, "Ana Kova\\u010d", UNION, MESSAGE]
+TRACES = [ANA, NAME, "Ana Kova\\u010d", UNION, MESSAGE, PERSONAL]
 
 
 def run(app: Flask, *args: str) -> Result:
@@ -45,8 +46,8 @@ def act(client: FlaskClient, slug: str = MINE, **fields: Any) -> Any:
 
 def ana_acts(client: FlaskClient, slug: str = MINE, **fields: Any) -> None:
     response = act(
-        client, slug, name=NAME, email=ANA, union=UNION, message=MESSAGE, country="BA",
-        partner="union-site", **fields,
+        client, slug, name=NAME, email=ANA, union=UNION, message=MESSAGE, personal=PERSONAL,
+        country="BA", partner="union-site", **fields,
     )  # fmt: skip
     assert response.status_code == 201, response.get_json()
 
@@ -98,8 +99,8 @@ def test_forget_keeps_the_count_the_goal_and_what_the_figures_need(
     after = stored_action(action_id=before.id)
     assert after.erased_at is not None and after.erased_at >= before.created_at
     erased = (after.name, after.email, after.email_key, after.union, after.subject,
-              after.message, after.opt_in)  # fmt: skip
-    assert erased == ("", "", None, "", "", "", False)
+              after.message, after.personal, after.opt_in)  # fmt: skip
+    assert erased == ("", "", None, "", "", "", "", False)
     kept = (after.campaign_id, after.created_at, after.country, after.lang, after.partner_tag,
             after.source_origin)  # fmt: skip
     assert kept == (before.campaign_id, before.created_at, "BA", "en", "union-site",

@@ -490,3 +490,97 @@ def test_too_many_submissions_get_429_with_retry_after(
         environ_base={"REMOTE_ADDR": "192.0.2.7"},
     )
     assert other.status_code == 303
+
+
+# The personal line: a short paragraph of the supporter's own, put first in the mail
+
+DEFAULT_MESSAGE = "Reinstate the sacked union leaders of the Example mine."
+PERSONAL_LABEL = "A line in your own words (optional)"
+
+
+@pytest.mark.parametrize("url", [URL, f"{URL}/embed"])
+def test_the_form_offers_the_personal_line_above_the_message_with_a_hint_why(
+    client: FlaskClient, campaign: Any, url: str
+) -> None:
+    html = page(client.get(url))
+    controls = Controls(html).controls
+    names = list(controls)
+    assert names.index("subject") < names.index("personal") < names.index("message")
+    personal = controls["personal"]
+    assert f'<label for="{personal["id"]}">{PERSONAL_LABEL}</label>' in html
+    hint = re.search(rf'<p class="ua-help" id="{personal["aria-describedby"]}">(.*?)</p>', html)
+    assert hint, "the hint is tied to the field"
+    assert "above the message" in hint.group(1)
+    assert "more weight" in hint.group(1) and "bulk mail" in hint.group(1)
+    assert "aria-invalid" not in personal
+    assert re.search(r'<textarea[^>]*name="personal"[^>]*>\s*</textarea>', html)
+
+
+def test_the_personal_line_is_stored_and_reaches_the_targets_above_the_message(
+    client: FlaskClient, app: Flask, campaign: Any, mailbox: Mailbox
+) -> None:
+    response = post(client, personal="My brother is one of the five.", message=DEFAULT_MESSAGE)
+    assert response.status_code == 303
+    (action,) = stored(app)
+    assert (action["personal"], bool(action["edited"])) == ("My brother is one of the five.", False)
+    for mail in mailbox.messages:
+        body = mail.get_body(("plain",))
+        assert body is not None
+        text = str(body.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+        assert text.startswith(
+            f"My brother is one of the five.\n\n{DEFAULT_MESSAGE}\n\n--\nAna Kovač\n"
+        )
+
+
+def test_line_breaks_and_tabs_in_the_personal_line_become_single_spaces(
+    client: FlaskClient, app: Flask, campaign: Any, mailbox: Mailbox
+) -> None:
+    typed = "  My brother is one of the five. \r\n\r\nHe has two children.\n\tThey wait.\r\n"
+    assert post(client, personal=typed).status_code == 303
+    assert stored(app)[0]["personal"] == (
+        "My brother is one of the five. He has two children. They wait."
+    )
+
+
+def test_a_personal_line_over_500_characters_is_refused_and_kept_for_correction(
+    client: FlaskClient, app: Flask, campaign: Any, mailbox: Mailbox
+) -> None:
+    html = assert_refused(
+        app, mailbox, post(client, personal="P" * 501), "personal",
+        "Please use at most 500 characters.",
+    )  # fmt: skip
+    assert f'<a href="#personal">{PERSONAL_LABEL}</a>: Please use at most 500' in html
+    assert "P" * 501 + "</textarea>" in html
+
+
+def test_the_limit_counts_the_personal_line_after_its_line_breaks_are_joined(
+    client: FlaskClient, app: Flask, campaign: Any, mailbox: Mailbox
+) -> None:
+    # 503 characters as typed, 500 once the line breaks are one space.
+    assert post(client, personal="P" * 250 + "\r\n\r\n" + "Q" * 249).status_code == 303
+    assert stored(app)[0]["personal"] == "P" * 250 + " " + "Q" * 249
+
+
+@pytest.mark.parametrize("value", ["Hello\x00", "Bell\x07", "Bytes \ufffd", "Sep\u2028arator"])
+def test_control_and_unusable_characters_in_the_personal_line_are_refused(
+    client: FlaskClient, app: Flask, campaign: Any, mailbox: Mailbox, value: str
+) -> None:
+    assert_refused(app, mailbox, post(client, personal=value), "personal", NOT_ALLOWED)
+
+
+@pytest.mark.parametrize(
+    ("message", "edited"),
+    [
+        (DEFAULT_MESSAGE, False),
+        # What a textarea may add: CRLF line ends, spaces at either end.
+        (f"  {DEFAULT_MESSAGE}  \r\n\r\n", False),
+        (DEFAULT_MESSAGE.replace(" of ", " of\r\n"), False),
+        (DEFAULT_MESSAGE.replace("sacked", "fired"), True),
+        (f"{DEFAULT_MESSAGE}\r\nMy brother is one of them.", True),
+    ],
+)
+def test_the_action_records_whether_the_message_was_changed(
+    client: FlaskClient, app: Flask, campaign: Any, mailbox: Mailbox, message: str, edited: bool
+) -> None:
+    assert post(client, message=message).status_code == 303
+    assert bool(stored(app)[0]["edited"]) is edited

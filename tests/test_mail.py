@@ -254,3 +254,30 @@ def test_long_paragraphs_reach_every_target_with_no_line_over_998_octets(
         assert message in html
     for raw in mailbox.raw:
         assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
+def test_the_personal_line_comes_first_then_the_message_then_the_supporter(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    body = action_body(client, personal="My father dug coal at Kreka <for> 30 years & more.",
+                       message="Reinstate them.\n\nAll five.", union="SSM Tuzla")  # fmt: skip
+    assert client.post(ACTIONS_URL, json=body).status_code == 201
+
+    for received in by_target(mailbox).values():
+        text, html = parts(received)
+        assert text.startswith(
+            "My father dug coal at Kreka <for> 30 years & more.\n\n"
+            "Reinstate them.\n\nAll five.\n\n--\nAna Kovač\nSSM Tuzla\n"
+        )
+        personal = html.index("<p>My father dug coal at Kreka &lt;for&gt; 30 years &amp; more.</p>")
+        assert personal < html.index("Reinstate them.") < html.index("Ana Kovač")
+
+
+def test_without_a_personal_line_the_mail_starts_with_the_message(
+    client: FlaskClient, campaign: Any, mailbox: Mailbox
+) -> None:
+    body = action_body(client, personal="  \r\n ", message="Reinstate them.")
+    assert client.post(ACTIONS_URL, json=body).status_code == 201
+    text, html = parts(only_message(mailbox))
+    assert text.startswith("Reinstate them.\n\n--\nAna Kovač\n")
+    assert "<p>" not in html.split('<div style="white-space: pre-wrap">')[0]

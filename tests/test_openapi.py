@@ -21,6 +21,7 @@ from .conftest import action_body
 from .test_api import ACTIONS, SLUG, URL, campaign_variant, load_campaign
 
 API_PREFIX = "/actions/api"
+LIST_PATH = "/campaigns"
 CAMPAIGN_PATH = "/campaigns/{slug}"
 ACTIONS_PATH = "/campaigns/{slug}/actions"
 
@@ -68,7 +69,9 @@ def test_every_api_route_is_documented(app: Flask, document: dict[str, Any]) -> 
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             found.add((path, method.lower()))
             assert method.lower() in document["paths"].get(path, {}), f"{method} {path}"
-    assert found == {(CAMPAIGN_PATH, "get"), (ACTIONS_PATH, "post")}
+    assert found == {
+        (LIST_PATH, "get"), (CAMPAIGN_PATH, "get"), (ACTIONS_PATH, "post"), ("/bounces", "post"),
+    }  # fmt: skip
 
 
 def test_documented_statuses_are_the_contracts(document: dict[str, Any]) -> None:
@@ -101,10 +104,20 @@ def test_the_request_the_widget_sends_matches_action_request(
         "$ref": "#/components/schemas/ActionRequest",
         "components": document["components"],
     }
-    sent = action_body(client, subject="S", message="M", partner="ssm")
+    sent = action_body(client, subject="S", message="M", personal="P", partner="ssm")
     assert not list(Draft202012Validator(schema).iter_errors(sent))
     del sent["challenge_token"]
     assert list(Draft202012Validator(schema).iter_errors(sent))
+
+
+def test_the_personal_line_and_its_labels_are_documented(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    personal = schemas["ActionRequest"]["properties"]["personal"]
+    assert personal["type"] == "string"
+    assert "500 characters" in personal["description"]
+    assert "above the message" in personal["description"]
+    labels = schemas["Campaign"]["properties"]["labels"]
+    assert {"personal", "personal_help"} <= set(labels["required"])
 
 
 def test_documented_campaign_keys_are_exactly_the_served_ones(
@@ -116,9 +129,35 @@ def test_documented_campaign_keys_are_exactly_the_served_ones(
     assert served == set(documented)
 
 
+def test_documented_list_keys_are_exactly_the_served_ones(
+    client: FlaskClient, campaign: Campaign, document: dict[str, Any]
+) -> None:
+    body = client.get(f"{API_PREFIX}/campaigns").get_json()
+    schemas = document["components"]["schemas"]
+    assert set(body) == set(schemas["CampaignList"]["properties"])
+    (item,) = body["campaigns"]
+    assert set(item) == set(schemas["ListedCampaign"]["properties"])
+    assert set(body["labels"]) == set(schemas["CampaignList"]["properties"]["labels"]["required"])
+
+
 # --- real answers against their documented schema ----------------------------------
 
 Make = Callable[[FlaskClient, Path], TestResponse]
+
+
+def _list_200(client: FlaskClient, tmp: Path) -> TestResponse:
+    load_campaign(tmp, campaign_variant("narrow", extra='allowed_origins = ["https://a.example"]'))
+    return client.get(f"{API_PREFIX}/campaigns?lang=ar", headers={"Origin": "https://a.example"})
+
+
+def _list_200_empty(client: FlaskClient, tmp: Path) -> TestResponse:
+    load_campaign(tmp, campaign_variant(SLUG, status="closed"))
+    return client.get(f"{API_PREFIX}/campaigns")
+
+
+def _list_403(client: FlaskClient, tmp: Path) -> TestResponse:
+    client.application.config["URGENTACTION_ALLOWED_ORIGINS"] = ["https://a.example"]
+    return client.get(f"{API_PREFIX}/campaigns", headers={"Origin": "https://b.example"})
 
 
 def _get_200(client: FlaskClient, tmp: Path) -> TestResponse:
@@ -189,6 +228,9 @@ def _post_422_challenge(client: FlaskClient, tmp: Path) -> TestResponse:
 @pytest.mark.parametrize(
     ("path", "method", "status", "make"),
     [
+        (LIST_PATH, "get", 200, _list_200),
+        (LIST_PATH, "get", 200, _list_200_empty),
+        (LIST_PATH, "get", 403, _list_403),
         (CAMPAIGN_PATH, "get", 200, _get_200),
         (CAMPAIGN_PATH, "get", 200, _get_200_closed),
         (CAMPAIGN_PATH, "get", 403, _get_403),

@@ -1,4 +1,5 @@
-"""The served widget.js is exactly what its source builds to, and within its size budget."""
+"""The served widget.js is exactly what its source builds to, within its size budget, and
+its source passes its strict type check."""
 
 from __future__ import annotations
 
@@ -39,3 +40,17 @@ def test_served_widget_is_the_build_of_its_source(tmp_path: Path) -> None:
 def test_served_widget_is_under_six_kilobytes_gzipped() -> None:
     size = len(gzip.compress(SERVED.read_bytes(), compresslevel=9, mtime=0))
     assert size <= BUDGET, f"widget.js is {size} bytes gzipped, over the {BUDGET} budget"
+
+
+def test_widget_source_passes_its_strict_type_check() -> None:
+    # The same check as `npm run typecheck` (scripts/test.sh runs it too).
+    node = shutil.which("node")
+    tsc = WIDGET / "node_modules" / "typescript" / "bin" / "tsc"
+    if node is None or not tsc.exists():
+        pytest.fail("TypeScript is missing: run `npm ci` in widget/ (scripts/test.sh does)")
+    assert "// @ts-check" in (WIDGET / "src" / "widget.js").read_text(encoding="utf-8")
+    assert '"strict": true' in (WIDGET / "tsconfig.json").read_text(encoding="utf-8")
+    result = subprocess.run(
+        [node, str(tsc), "-p", "."], cwd=WIDGET, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

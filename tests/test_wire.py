@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from flask_urgentaction import wire
 from flask_urgentaction.campaigns import load_files
+from flask_urgentaction.forms import one_paragraph
 from flask_urgentaction.models import Action, OutboxMessage
 from flask_urgentaction.storage import get_session, get_storage
 
@@ -78,6 +79,14 @@ LINE = st.one_of(
     st.builds(lambda rest: "From " + rest, words(40)),
     st.builds(lambda rest: "." + rest, st.text(alphabet=ALL, max_size=20)),
     st.sampled_from(["", " ", "   ", ".", "..", "\t", "From", "-- "]),
+)
+# The personal line as typed, line breaks and all: the form makes it one paragraph.
+PERSONAL = st.one_of(
+    st.just(""),
+    st.text(alphabet=ALL + "\r\n\t", max_size=500),
+    st.builds(lambda rest: "From " + rest, words(40)),
+    st.builds(lambda rest: "." + rest, st.text(alphabet=ALL, max_size=20)),
+    st.builds(lambda char: char * 500, st.sampled_from(ALL)),
 )
 MESSAGE = st.builds(
     lambda lines, breaks: (
@@ -132,11 +141,13 @@ SUPPORTERS = itertools.count()
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(name=one_line(200, NAME_SCRIPTS), subject=one_line(300), message=MESSAGE)
-@example(name="Ana Kovač", subject="Reinstate them", message="я" * 551)  # 1,102 octets
-@example(name="Kovač, Ana", subject="x", message="x" * 5000)
-@example(name="Ana <ana@example.org> via Network", subject="=?utf-8?q?x?=", message="From here")
-@example(name="😀" * 200, subject="中" * 300, message=".\n.\n \n   \nFrom the mine")
+@given(name=one_line(200, NAME_SCRIPTS), subject=one_line(300), message=MESSAGE, personal=PERSONAL)
+@example(name="Ana Kovač", subject="Reinstate them", message="я" * 551, personal="")  # 1,102 octets
+@example(name="Kovač, Ana", subject="x", message="x" * 5000, personal="y" * 500)
+@example(name="Ana <ana@example.org> via Network", subject="=?utf-8?q?x?=", message="From here",
+         personal="From the night shift")  # fmt: skip
+@example(name="😀" * 200, subject="中" * 300, message=".\n.\n \n   \nFrom the mine",
+         personal=".\r\n.\r\n" + "😀" * 490)  # fmt: skip
 def test_whatever_is_typed_every_target_gets_a_valid_message_that_reads_back_as_typed(
     wire_app: Flask,
     wire_client: FlaskClient,
@@ -144,17 +155,23 @@ def test_whatever_is_typed_every_target_gets_a_valid_message_that_reads_back_as_
     name: str,
     subject: str,
     message: str,
+    personal: str,
 ) -> None:
     email = f"supporter{next(SUPPORTERS)}@example.org"
     shared_mailbox.received.clear()
     shared_mailbox.raw.clear()
-    body = action_body(wire_client, name=name, email=email, subject=subject, message=message)
+    body = action_body(
+        wire_client, name=name, email=email, subject=subject, message=message, personal=personal
+    )
     response = wire_client.post(ACTIONS_URL, json=body)
     assert response.status_code == 201, response.get_json()
+    # What the form keeps: one paragraph, its ends stripped.
+    personal = one_paragraph(personal)
 
     with wire_app.app_context(), get_storage().sessions() as session:
         action = session.scalars(select(Action).where(Action.email == email)).one()
         assert (action.name, action.subject, action.message) == (name, subject, message)
+        assert action.personal == personal
         rows = session.scalars(select(OutboxMessage).where(OutboxMessage.action_id == action.id))
         by_id = {row.message_id: row for row in rows}
     assert [row.status for row in by_id.values()] == ["sent", "sent"]
@@ -168,12 +185,18 @@ def test_whatever_is_typed_every_target_gets_a_valid_message_that_reads_back_as_
         assert b"\r" not in b"".join(lines) and b"\n" not in b"".join(lines)
         received = message_from_bytes(raw, policy=policy.default)
         row = by_id.pop(str(received["Message-ID"]))
-        check_target_mail(received, row, name, email, subject, message)
+        check_target_mail(received, row, name, email, subject, message, personal)
     assert by_id == {}
 
 
 def check_target_mail(
-    received: EmailMessage, row: OutboxMessage, name: str, email: str, subject: str, message: str
+    received: EmailMessage,
+    row: OutboxMessage,
+    name: str,
+    email: str,
+    subject: str,
+    message: str,
+    personal: str = "",
 ) -> None:
     assert sorted(key.lower() for key in received) == TARGET_HEADERS
     assert named_address(received, "From") == (f"{name} via Example Network", SENDER)
@@ -187,9 +210,13 @@ def check_target_mail(
     text_content = str(text.get_content())  # type: ignore[attr-defined]
     html_content = str(html.get_content())  # type: ignore[attr-defined]
     assert unix_lines(text_content) == unix_lines(row.text_body)
-    assert unix_lines(text_content).startswith(unix_lines(message) + "\n--\n" + name + "\n")
+    first = personal + "\n\n" if personal else ""
+    assert unix_lines(text_content).startswith(first + unix_lines(message) + "\n--\n" + name + "\n")
     assert unix_lines(html_content) == unix_lines(str(row.html_body))
     assert str(escape(unix_lines(message).removesuffix("\n"))) in unix_lines(html_content)
+    if personal:
+        shown = unix_lines(html_content).index(f"<p>{escape(personal)}</p>")
+        assert shown < unix_lines(html_content).index('<div style="white-space: pre-wrap">')
 
 
 # The wire module on its own.

@@ -15,10 +15,18 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from . import challenge, links, mail, pacing
-from .campaigns import AnyCampaign, count_actions, message_text
+from . import challenge, links, mail, pacing, similarity
+from .campaigns import AnyCampaign, CampaignStatus, count_actions, effective_status, message_text
 from .i18n import gettext
-from .models import Action, Campaign, Consent, OutboxMessage, Subscriber
+from .models import (
+    Action,
+    Campaign,
+    Consent,
+    MessageStatus,
+    OutboxMessage,
+    Subscriber,
+    new_public_id,
+)
 from .signals import action_taken
 from .storage import get_session
 
@@ -36,7 +44,10 @@ class Submission:
     union: str = ""
     subject: str = ""  # "": the campaign's
     message: str = ""  # "": the campaign's
+    personal: str = ""  # a line of the supporter's own, put above the message
     opt_in: bool = False
+    # Asks to show the message in public (where the campaign allows it).
+    publish: bool = False
     partner_tag: str = ""
     source_origin: str = ""
 
@@ -94,7 +105,8 @@ def opt_in_text() -> str:
 
 
 def closed(campaign: AnyCampaign) -> Closed | None:
-    return Closed() if campaign.status == "closed" else None
+    """Closed() when the campaign takes no more actions: closed, or past its closes_at."""
+    return Closed() if effective_status(campaign) is CampaignStatus.CLOSED else None
 
 
 def take_action(campaign: AnyCampaign, submission: Submission) -> Outcome:
@@ -106,8 +118,9 @@ def take_action(campaign: AnyCampaign, submission: Submission) -> Outcome:
     it is rolled back and answered from what is stored. A new action, the usual
     case, so costs no question before it.
     """
-    if campaign.status == "closed":
-        return Closed()
+    shut = closed(campaign)
+    if shut is not None:
+        return shut
     session = get_session()
     try:
         taken = _store(campaign, submission)
@@ -153,6 +166,8 @@ def _confirmation_pending(key: str) -> bool:
 def _store(campaign: AnyCampaign, submission: Submission) -> Taken:
     session = get_session()
     texts = message_text(campaign, submission.lang)
+    # Asked for on a campaign that does not publish messages: ignored.
+    publish = submission.publish and campaign.publish_messages
     action = Action(
         campaign_id=campaign.id,
         name=submission.name,
@@ -162,10 +177,15 @@ def _store(campaign: AnyCampaign, submission: Submission) -> Taken:
         country=submission.country,
         subject=submission.subject or texts.subject or texts.title,
         message=submission.message or texts.message,
+        personal=submission.personal,
+        edited=similarity.edited(submission.message or texts.message, texts.message),
         lang=submission.lang,
         opt_in=_opt_in_wanted(campaign, submission),
         source_origin=submission.source_origin[:300],
         partner_tag=submission.partner_tag,
+        publish_requested=publish,
+        message_status=MessageStatus.PENDING if publish else None,
+        public_id=new_public_id() if publish else None,
     )
     # Rendered before the first write: on SQLite the write lock is held from the
     # first INSERT to the commit, and every other process's action waits for it.

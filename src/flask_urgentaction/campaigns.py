@@ -7,6 +7,8 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,19 +17,35 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from . import pacing
+from . import clock, pacing
+from .countries import country_codes
 from .i18n import locale_of, match
 from .models import Campaign, CampaignTranslation, Target, utcnow
 from .origins import normalize
 
 STATUSES = ("draft", "live", "closed")
-TEXT_FIELDS = ("title", "summary", "body", "subject", "message")
+# image_alt: the campaign's picture described in that language.
+TEXT_FIELDS = ("title", "summary", "body", "subject", "message", "image_alt")
 TOP_KEYS = {
     "slug", "status", "partner", "goal", "privacy_url", "allowed_origins",
-    "message_lang", "targets", "translations", "delivery",
+    "message_lang", "targets", "translations", "delivery", "messages",
+    "opens_at", "closes_at", "countries", "image",
 }  # fmt: skip
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
+# Pages of their own at /<name>: a campaign by that slug could never be reached.
+RESERVED_SLUGS = {"archive"}
 LANG_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+
+
+class CampaignStatus(StrEnum):
+    """A campaign's status as stored (draft, live, closed), or as it is at a moment
+    with its opening and closing times applied (:func:`effective_status`)."""
+
+    DRAFT = "draft"
+    # Live, but before its opens_at: not shown anywhere, as a draft. Never stored.
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    CLOSED = "closed"
 
 
 class CampaignError(ValueError):
@@ -47,6 +65,7 @@ class TranslationSnapshot:
     body: str
     subject: str
     message: str
+    image_alt: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,15 @@ class CampaignSnapshot:
     delivery: dict[str, Any] | None
     translations: tuple[TranslationSnapshot, ...]
     targets: tuple[TargetSnapshot, ...]
+    # Its life and where it is (see effective_status), and its picture for previews.
+    opens_at: datetime | None
+    closes_at: datetime | None
+    closed_at: datetime | None
+    updated_at: datetime
+    countries: tuple[str, ...]
+    image: str
+    # [messages] publish: supporters may ask to show their message in public.
+    publish_messages: bool
     # What views derive from it and may keep as long as the snapshot (by language).
     derived: dict[Any, Any] = dataclass_field(default_factory=dict, compare=False, repr=False)
 
@@ -105,6 +133,13 @@ class CampaignSnapshot:
             targets=tuple(
                 TargetSnapshot(t.id, t.name, t.email, t.timezone) for t in campaign.targets
             ),
+            opens_at=campaign.opens_at,
+            closes_at=campaign.closes_at,
+            closed_at=campaign.closed_at,
+            updated_at=campaign.updated_at,
+            countries=tuple(campaign.countries or ()),
+            image=campaign.image or "",
+            publish_messages=campaign.publish_messages,
         )
 
 
@@ -122,6 +157,7 @@ class Text:
     body: str
     subject: str
     message: str
+    image_alt: str
 
 
 def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
@@ -136,6 +172,8 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
     slug = data.get("slug")
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         raise fail("slug", "required: lower-case letters, digits and hyphens")
+    if slug in RESERVED_SLUGS:
+        raise fail("slug", f"{slug!r} is the address of another page; choose another slug")
     status = data.get("status", "draft")
     if status not in STATUSES:
         raise fail("status", f"must be one of {', '.join(STATUSES)}")
@@ -163,7 +201,7 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
     targets = data.get("targets")
     if not isinstance(targets, list) or not targets:
         raise fail("targets", "at least one [[targets]] entry with name and email")
-    clean_targets = []
+    clean_targets: list[dict[str, str | None]] = []
     for index, target in enumerate(targets):
         key = f"targets[{index}]"
         if not isinstance(target, dict) or set(target) - {"name", "email", "timezone"}:
@@ -177,11 +215,13 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
         except EmailNotValidError as exc:
             raise fail(key + ".email", str(exc)) from exc
         zone = target.get("timezone")
-        if zone is not None and not pacing.known_zone(zone):
-            raise fail(key + ".timezone", "not a time zone name like Europe/Tirana")
-        clean_targets.append({"name": name or email, "email": email, "timezone": zone})
-        if email.casefold() in {t["email"].casefold() for t in clean_targets[:-1]}:
+        if zone is not None:
+            zone = pacing.zone_name(zone)
+            if zone is None:
+                raise fail(key + ".timezone", pacing.ZONE_PROBLEM)
+        if email.casefold() in {str(t["email"]).casefold() for t in clean_targets}:
             raise fail(key + ".email", "listed twice")
+        clean_targets.append({"name": name or email, "email": email, "timezone": zone})
 
     translations = data.get("translations")
     if not isinstance(translations, dict) or not translations:
@@ -212,6 +252,8 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
         delivery = pacing.check_rules(data.get("delivery"))
     except pacing.RulesError as exc:
         raise fail(f"delivery.{exc.key}" if exc.key else "delivery", exc.problem) from exc
+    life = _life(data, fail)
+    publish_messages = _messages_table(data.get("messages"), fail)
 
     return {
         "slug": slug,
@@ -225,7 +267,71 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
         "targets": clean_targets,
         "translations": clean_texts,
         "delivery": delivery,
+        **life,
+        "publish_messages": publish_messages,
     }
+
+
+def _messages_table(table: Any, fail: Any) -> bool:
+    """The ``[messages]`` table: whether supporters may ask to publish their message."""
+    if table is None:
+        return False
+    if not isinstance(table, dict):
+        raise fail("messages", "must be a table")
+    unknown = sorted(set(table) - {"publish"})
+    if unknown:
+        raise fail(f"messages.{unknown[0]}", "unknown key")
+    publish = table.get("publish", False)
+    if not isinstance(publish, bool):
+        raise fail("messages.publish", "must be true or false")
+    return publish
+
+
+def _life(data: Mapping[str, Any], fail: Any) -> dict[str, Any]:
+    """When the campaign opens and closes, where the dispute is, its picture."""
+    opens_at = _moment(data, "opens_at", fail)
+    closes_at = _moment(data, "closes_at", fail)
+    if opens_at is not None and closes_at is not None and closes_at <= opens_at:
+        raise fail("closes_at", "must be later than opens_at")
+    countries = data.get("countries")
+    if countries is not None:
+        if not isinstance(countries, list) or not all(isinstance(c, str) for c in countries):
+            raise fail("countries", 'must be a list of country codes, like ["AL", "BA"]')
+        clean: list[str] = []
+        for code in countries:
+            code = code.strip().upper()
+            if code not in country_codes():
+                raise fail("countries", f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+            if code not in clean:
+                clean.append(code)
+        countries = clean or None
+    image = _string(data, "image", 500, fail)
+    if image:
+        parts = urlsplit(image)
+        if parts.scheme != "https" or not parts.hostname or not image.isprintable() or " " in image:
+            raise fail("image", "must be an absolute https:// URL of a picture")
+    return {"opens_at": opens_at, "closes_at": closes_at, "countries": countries, "image": image}
+
+
+def _moment(data: Mapping[str, Any], key: str, fail: Any) -> datetime | None:
+    """A point in time with its offset: a TOML datetime (or, from Python, a datetime
+    or an ISO 8601 string). A local time without an offset is refused: which
+    clock it is meant on would be a guess."""
+    value = data.get(key)
+    if value is None:
+        return None
+    example = "like 2026-12-01T08:00:00Z (UTC) or 2026-12-01T09:00:00+01:00"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise fail(key, f"not a date and time: write it {example}") from None
+    if not isinstance(value, datetime):
+        kind = "a date without a time" if isinstance(value, date) else "not a date and time"
+        raise fail(key, f"{kind}: write it {example}")
+    if value.utcoffset() is None:
+        raise fail(key, f"has no time zone offset: add Z for UTC or the offset, {example}")
+    return value
 
 
 def _string(data: Mapping[str, Any], key: str, limit: int, fail: Any, prefix: str = "") -> str:
@@ -263,6 +369,11 @@ def save(session: Session, definition: Mapping[str, Any]) -> tuple[Campaign, boo
     for key in ("status", "partner", "goal", "privacy_url", "allowed_origins",
                 "message_lang", "fallback_lang", "delivery"):  # fmt: skip
         setattr(campaign, key, clean[key])
+    # Absent from a definition checked elsewhere: no times, no countries, no picture.
+    for key in ("opens_at", "closes_at", "countries"):
+        setattr(campaign, key, clean.get(key))
+    campaign.image = clean.get("image") or ""
+    campaign.publish_messages = bool(clean.get("publish_messages", False))
     campaign.updated_at = utcnow()
     # A target keeps its row (and so its outbox history and pacing) by address.
     kept = {t.email.casefold(): t for t in campaign.targets}
@@ -280,7 +391,7 @@ def save(session: Session, definition: Mapping[str, Any]) -> tuple[Campaign, boo
         row = existing.get(lang) or CampaignTranslation(lang=lang)
         row.position = position
         for field in TEXT_FIELDS:
-            setattr(row, field, texts[field])
+            setattr(row, field, texts.get(field, ""))
         translations.append(row)
     campaign.translations = translations
     return campaign, created
@@ -302,15 +413,36 @@ def find(session: Session, slug: str) -> Campaign | None:
     )
 
 
-def live_campaigns(session: Session) -> list[Campaign]:
-    return list(
-        session.scalars(
-            select(Campaign)
-            .where(Campaign.status == "live")
-            .order_by(Campaign.updated_at.desc())
-            .options(selectinload(Campaign.translations))
-        )
-    )
+def effective_status(campaign: AnyCampaign, now: datetime | None = None) -> CampaignStatus:
+    """The campaign's status at ``now`` (the clock's by default): a live campaign
+    before its opens_at is scheduled, from its closes_at on closed. Drafts and
+    closed campaigns stay what they are. Worked out at each use, so a campaign
+    opens and closes on time with no change to its row (or its cached snapshot)."""
+    status = CampaignStatus(campaign.status)
+    if status is not CampaignStatus.LIVE:
+        return status
+    now = clock.now() if now is None else now
+    if campaign.closes_at is not None and campaign.closes_at <= now:
+        return CampaignStatus.CLOSED
+    if campaign.opens_at is not None and now < campaign.opens_at:
+        return CampaignStatus.SCHEDULED
+    return status
+
+
+def is_public(status: CampaignStatus) -> bool:
+    """Whether a campaign in this status is shown (its page, its JSON): live or closed."""
+    return status in (CampaignStatus.LIVE, CampaignStatus.CLOSED)
+
+
+def closed_since(campaign: AnyCampaign, now: datetime | None = None) -> datetime | None:
+    """When the campaign closed (its closes_at, or when its status was set to
+    closed, whichever came first); None while it is not closed."""
+    now = clock.now() if now is None else now
+    if effective_status(campaign, now) is not CampaignStatus.CLOSED:
+        return None
+    moments = [m for m in (campaign.closed_at, campaign.closes_at) if m is not None and m <= now]
+    # Closed before closed_at was recorded: its last change is the best guess.
+    return min(moments) if moments else campaign.updated_at
 
 
 def count_actions(session: Session, campaign_id: int) -> int:

@@ -1,4 +1,5 @@
-"""The time as the delivery rules see it; tests of hours and time zones replace ``now``."""
+"""The time as the delivery rules and campaigns' opening and closing see it; tests of
+hours, time zones and campaign life replace ``now``."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -33,9 +34,25 @@ DEFAULTS: dict[str, Any] = {
     "URGENTACTION_RETRY_MAX_SECONDS": 6 * 3600,
     "URGENTACTION_MAX_ATTEMPTS": 12,
     "URGENTACTION_WORKER_POLL_SECONDS": 5,
+    # Alerts to one recipient domain (gmail.com, ...): at most this many an hour,
+    # spread evenly (domain_pace.py); None: as fast as the outbox sends.
+    "URGENTACTION_ALERT_PER_DOMAIN_PER_HOUR": 3600,
+    "URGENTACTION_ALERT_BATCH": 500,  # subscribers per transaction when alerts are queued
     # Bodies our routes read. Every field at its length limit, each character
     # written as 12 bytes (%F0%9F%98%80), still fits, with room to spare.
     "URGENTACTION_MAX_BODY_BYTES": 128 * 1024,
+    # "bounces@lists.example.org": each message's envelope sender becomes
+    # bounces+<signed token>@lists.example.org, so a bounce names its message.
+    "URGENTACTION_RETURN_PATH": None,
+    # The key a mail provider signs its bounce webhook calls with; None: no webhook.
+    "URGENTACTION_BOUNCE_WEBHOOK_SECRET": None,
+    # purge: supporters' personal data in actions older than this goes (docs/privacy.md).
+    "URGENTACTION_RETENTION_DAYS": 730,
+    # purge: the content of mail sent (or failed, bounced) longer ago than this goes;
+    # a month leaves time to answer a target's query and to retry a failure.
+    "URGENTACTION_SENT_MAIL_RETENTION_DAYS": 30,
+    # The privacy statement linked from the form of a campaign that names none.
+    "URGENTACTION_PRIVACY_URL": None,
 }
 
 
@@ -96,6 +113,10 @@ class UrgentAction:
             app.config.setdefault(key, value)
         if not app.config.get("SECRET_KEY"):
             raise RuntimeError("UrgentAction needs SECRET_KEY to sign its tokens.")
+        privacy_url = app.config["URGENTACTION_PRIVACY_URL"]
+        if privacy_url and urlsplit(str(privacy_url)).scheme not in ("http", "https"):
+            # Shown on partner sites too, where a relative link would point elsewhere.
+            raise RuntimeError("URGENTACTION_PRIVACY_URL must be an absolute http(s) URL.")
         if not links.configured(app):
             # A warning, not an error: the pages and the targets' mail still work.
             app.logger.warning(links.NOT_CONFIGURED)

@@ -49,7 +49,10 @@ INVISIBLE = re.compile(r"[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufe
 JOINERS = "\u200c\u200d"
 
 LIMITS = {"name": 200, "email": 254, "union": 200, "subject": 300, "message": 5000}
-LIMITS |= {"partner": 100, "lang": 35, "challenge_answer": 20}
+LIMITS |= {"personal": 500, "partner": 100, "lang": 35, "challenge_answer": 20}
+# The personal line is one paragraph: line breaks and tabs, with the spaces
+# around them, become one space.
+BREAKS = re.compile(r"[ \t]*[\t\r\n][ \t\r\n]*")
 
 
 def one_line(form: Any, field: Field) -> None:
@@ -110,6 +113,11 @@ def required() -> DataRequired:
 
 def strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
+
+
+def one_paragraph(value: Any) -> Any:
+    """Line breaks and tabs in a one-paragraph text become spaces; the ends are stripped."""
+    return BREAKS.sub(" ", value).strip() if isinstance(value, str) else value
 
 
 class ChallengeCSRF(CSRF):  # type: ignore[misc]
@@ -190,11 +198,19 @@ class ActionForm(FlaskForm):  # type: ignore[misc]
         filters=[strip],
         validators=[Optional(), length("subject"), one_line, usable],
     )
+    # A line of the supporter's own, put above the message in the mail.
+    personal = TextAreaField(
+        lazy_gettext("A line in your own words (optional)"),
+        filters=[one_paragraph],
+        validators=[Optional(), length("personal"), clean_text, usable],
+    )
     message = TextAreaField(
         lazy_gettext("Your message"),
         validators=[Optional(), length("message"), clean_text, usable],
     )
     opt_in = BooleanField(lazy_gettext("Send me future urgent action alerts"))
+    # Offered only where the campaign allows it; asked for elsewhere, it is ignored.
+    publish = BooleanField(lazy_gettext("Publish my message on the campaign page"))
     challenge_answer = StringField(
         lazy_gettext("Spam check"),
         filters=[strip],

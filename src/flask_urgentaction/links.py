@@ -85,3 +85,10 @@ def mail_url(endpoint: str, **values: Any) -> str:
     )
     app.inject_url_defaults(endpoint, values)
     return adapter.build(endpoint, values, force_external=True)
+
+
+def public_url(endpoint: str, **values: Any) -> str | None:
+    """The absolute URL of ``endpoint`` for others to keep: a shared link's preview
+    (``og:url``), a feed read by partner sites. Built as mail links are, from a
+    trusted host only (shared caches may keep these pages); None without one."""
+    return mail_url(endpoint, **values) if available() else None

@@ -9,6 +9,7 @@ Absolute links come from :mod:`.links`, never from an untrusted ``Host``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from email.utils import make_msgid, parseaddr
 from typing import Any
 
@@ -21,6 +22,7 @@ from .i18n import gettext, template_helpers, use_language
 from .links import mail_url
 from .models import Action, Campaign, Consent, OutboxMessage, OutboxStatus, Subscriber
 from .subscriptions import confirm_token, unsubscribe_token
+from .tokens import Purpose, sign
 from .wire import HeaderInjection as HeaderInjection
 from .wire import header_safe as header_safe
 
@@ -37,12 +39,12 @@ def sender() -> tuple[str, str]:
     return name, address
 
 
-def _new_message_id() -> str:
+def new_message_id() -> str:
     domain = sender()[1].rpartition("@")[2] or None
     return make_msgid(domain=domain)
 
 
-def _render(name: str, **context: Any) -> tuple[str, str]:
+def render(name: str, **context: Any) -> tuple[str, str]:
     context |= template_helpers()
     text = render_template(f"urgentaction/mail/{name}.txt", **context)
     html = render_template(f"urgentaction/mail/{name}.html", **context)
@@ -62,7 +64,7 @@ def target_messages(campaign: AnyCampaign, action: Action) -> list[OutboxMessage
     with use_language(lang):
         display = gettext("%(name)s via %(site)s", name=header_safe(action.name), site=via)
         country = country_name(action.country, lang) if action.country else ""
-        text, html = _render("target", campaign=campaign, action=action, country=country, lang=lang)
+        text, html = render("target", campaign=campaign, action=action, country=country, lang=lang)
     # With [delivery] rules the mail waits for pacing.release to let it out.
     status = OutboxStatus.HELD if pacing.governed(campaign.delivery) else OutboxStatus.QUEUED
     # Each target its own envelope, status and Message-ID: one refusal hides no other.
@@ -71,7 +73,7 @@ def target_messages(campaign: AnyCampaign, action: Action) -> list[OutboxMessage
             kind="target",
             status=status,
             dedupe_key=target_dedupe_key(action.id, target.id),
-            message_id=_new_message_id(),
+            message_id=new_message_id(),
             action_id=action.id,
             target_id=target.id,
             sender=[header_safe(display), address],
@@ -95,13 +97,13 @@ def confirm_message(
     with use_language(subscriber.lang):
         link = mail_url("urgentaction.confirm", token=token)
         subject = gettext("Please confirm: urgent action alerts")
-        text, html = _render(
+        text, html = render(
             "confirm", campaign=campaign, subscriber=subscriber, link=link,
             title=text_in(campaign, subscriber.lang).title,
         )  # fmt: skip
     return OutboxMessage(
         kind="confirm",
-        message_id=_new_message_id(),
+        message_id=new_message_id(),
         subscriber_id=subscriber.id,
         sender=list(sender()),
         recipient_name=header_safe(subscriber.name),
@@ -118,26 +120,54 @@ def unsubscribe_link(subscriber: Subscriber) -> str:
     return mail_url("urgentaction.unsubscribe", token=token)
 
 
-def alert_message(campaign: Campaign, subscriber: Subscriber) -> OutboxMessage:
-    """A new campaign announced to a confirmed subscriber, in their language."""
+def alert_dedupe_key(campaign_id: int, subscriber_id: int) -> str:
+    return f"alert:{campaign_id}:{subscriber_id}"
+
+
+def alert_message(
+    campaign: Campaign, subscriber: Subscriber, intros: Mapping[str, str] | None = None
+) -> OutboxMessage:
+    """A new campaign announced to a confirmed subscriber, in their language, after
+    the organiser's intro in that language when ``intros`` has one."""
+    return _alert(campaign, subscriber, unsubscribe_link(subscriber), intros or {}, "")
+
+
+def alert_test_message(
+    campaign: Campaign, address: str, lang: str, intros: Mapping[str, str] | None = None
+) -> OutboxMessage:
+    """The alert as subscribers in ``lang`` get it, for the organiser at ``address`` to
+    check: "[TEST] " before its subject, and an unsubscribe link that names no one.
+    It has no dedupe key, so it stops no subscriber's alert."""
+    # Not stored: it only stands in for a subscriber in the templates.
+    nobody = Subscriber(email=address, email_key=address.casefold(), name="", lang=lang)
+    # A link without a public id: subscriptions.subscriber_for finds no one for it.
+    token = sign(Purpose.UNSUBSCRIBE, {"s": None})
+    unsubscribe = mail_url("urgentaction.unsubscribe", token=token)
+    return _alert(campaign, nobody, unsubscribe, intros or {}, "[TEST] ")
+
+
+def _alert(
+    campaign: Campaign, subscriber: Subscriber, unsubscribe: str, intros: Mapping[str, str],
+    marker: str,
+) -> OutboxMessage:  # fmt: skip
     with use_language(subscriber.lang):
         texts = text_in(campaign, subscriber.lang)
         link = mail_url("urgentaction.campaign", slug=campaign.slug, lang=texts.lang)
-        unsubscribe = unsubscribe_link(subscriber)
         subject = gettext("Urgent action: %(title)s", title=texts.title)
-        text, html = _render(
+        text, html = render(
             "alert", campaign=campaign, texts=texts, link=link, unsubscribe=unsubscribe,
-            subscriber=subscriber,
+            subscriber=subscriber, intro=intros.get(texts.lang, ""),
         )  # fmt: skip
+    known = subscriber.id is not None
     return OutboxMessage(
         kind="alert",
-        dedupe_key=f"alert:{campaign.id}:{subscriber.id}",
-        message_id=_new_message_id(),
+        dedupe_key=alert_dedupe_key(campaign.id, subscriber.id) if known else None,
+        message_id=new_message_id(),
         subscriber_id=subscriber.id,
         sender=list(sender()),
         recipient_name=header_safe(subscriber.name),
         recipient=header_safe(subscriber.email),
-        subject=header_safe(" ".join(subject.split())),
+        subject=header_safe(marker + " ".join(subject.split())),
         text_body=text,
         html_body=html,
         # RFC 8058: one click in the mail client unsubscribes, by POST.

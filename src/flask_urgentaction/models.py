@@ -16,9 +16,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from . import clock
 
 
 def utcnow() -> datetime:
@@ -102,6 +105,18 @@ class Campaign(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The [delivery] table as checked by pacing.rules_from (None: send as fast as possible).
     delivery: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # [messages] publish: supporters may ask for their message to be shown in public.
+    publish_messages: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # Its life (campaigns.effective_status): a live campaign is shown from opens_at
+    # and closed from closes_at, with no change to the row; closed_at is when its
+    # status was set to closed (stamped by _stamp_closing), for the archive.
+    opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ISO 3166-1 alpha-2 codes of where the dispute is (None: not said).
+    countries: Mapped[list[str] | None] = mapped_column(JSON)
+    # An absolute https URL of the picture a shared link shows ("" for none).
+    image: Mapped[str] = mapped_column(String(500), default="", server_default="")
 
     translations: Mapped[list[CampaignTranslation]] = relationship(
         back_populates="campaign",
@@ -132,6 +147,8 @@ class CampaignTranslation(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     message: Mapped[str] = mapped_column(Text, default="")
+    # The campaign's picture described in this language (og:image:alt).
+    image_alt: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     campaign: Mapped[Campaign] = relationship(back_populates="translations")
 
@@ -157,6 +174,16 @@ class Target(Base):
     campaign: Mapped[Campaign] = relationship(back_populates="targets")
 
 
+@event.listens_for(Campaign.status, "set", active_history=True)
+def _stamp_closing(campaign: Campaign, value: str, old: Any, _initiator: Any) -> None:
+    """Note when a campaign is closed, whoever closes it (a file, Python, the
+    dashboard), and forget it when the campaign is opened again."""
+    if value == "closed" and old != "closed":
+        campaign.closed_at = clock.now()
+    elif value != "closed":
+        campaign.closed_at = None
+
+
 def raise_versions(session: Session, _context: Any, _instances: Any) -> None:
     """Raise the ``version`` of every campaign this flush changes: its own columns,
     its list of texts or targets, or one of them (a ``before_flush`` hook)."""
@@ -177,11 +204,25 @@ def raise_versions(session: Session, _context: Any, _instances: Any) -> None:
         campaign.version = Campaign.version + 1
 
 
+class MessageStatus(StrEnum):
+    """Where a message a supporter asked to publish stands (solidarity.py)."""
+
+    PENDING = "pending"  # waiting for an organiser
+    APPROVED = "approved"  # shown on the campaign's message pages and feed
+    REJECTED = "rejected"  # never shown
+
+
 class Action(Base):
     """One supporter's message to one campaign's targets."""
 
     __tablename__ = "ua_actions"
-    __table_args__ = (UniqueConstraint("campaign_id", "email_key"), NEVER_REUSE_IDS)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "email_key"),
+        # The message pages and the moderation list: one campaign's messages in one
+        # status, newest first.
+        Index("ix_ua_actions_messages", "campaign_id", "message_status", "created_at"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(
@@ -208,6 +249,13 @@ class Action(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When the supporter's personal data was erased (forget); see erasure.py.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Publication (solidarity.py): asked for on a campaign that allows it, then
+    # pending until an organiser approves or rejects it (None: not asked for).
+    publish_requested: Mapped[bool] = mapped_column(default=False, server_default="0")
+    message_status: Mapped[MessageStatus | None] = mapped_column(EnumText(MessageStatus, 10))
+    moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the published message's own page is named by, never the row's id.
+    public_id: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
 
 
 class UsedChallenge(Base):
@@ -305,6 +353,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_ua_outbox_due", "status", "next_attempt_at"),
         Index("ix_ua_outbox_target_status", "target_id", "status", "id"),
+        Index("ix_ua_outbox_pace", "status", "pace_domain", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -349,9 +398,24 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set on the rows a digest lists (status "digested"): the digest that carries them.
-    digest_id: Mapped[int | None] = mapped_column(
-        ForeignKey("ua_outbox.id", ondelete="SET NULL"), index=True
-    )
+    # No foreign key: SQLite adds one to an existing table only by rebuilding it.
+    digest_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # A held alert's recipient domain, whose pace lets it out (domain_pace.py).
+    pace_domain: Mapped[str | None] = mapped_column(String(254))
+
+
+class DomainPace(Base):
+    """The pace of alerts to one recipient domain, shared by every worker.
+
+    Written only by domain_pace.py, with compare-and-set UPDATEs: alerts released
+    to the domain so far, and the earliest time of the next one.
+    """
+
+    __tablename__ = "ua_domain_pace"
+
+    domain: Mapped[str] = mapped_column(String(254), primary_key=True)
+    released: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Bounce(Base):

@@ -39,7 +39,11 @@ def _string(description: str) -> dict[str, Any]:
 
 
 def _schemas() -> dict[str, Any]:
-    label_keys = ["name", "email", "union", "country", "message", "opt_in", "submit"]
+    label_keys = ["name", "email", "union", "country", "personal", "personal_help", "message",
+                  "opt_in", "publish", "publish_help", "submit"]  # fmt: skip
+    list_label_keys = ["title", "read_more", "empty"]
+    list_item_keys = ["slug", "lang", "dir", "title", "summary", "count", "count_text", "goal",
+                      "url"]  # fmt: skip
     campaign_props: dict[str, Any] = {
         "slug": _string("The campaign's identifier in URLs."),
         "lang": _string("Language this answer is written in."),
@@ -54,7 +58,12 @@ def _schemas() -> dict[str, Any]:
             "minItems": 1,
             "description": "Languages the campaign is available in.",
         },
-        "status": {"type": "string", "enum": ["live", "closed"]},
+        "status": {
+            "type": "string",
+            "enum": ["live", "closed"],
+            "description": "As it is now: `closed` once closed, or from the campaign's"
+            " `closes_at` on (actions are then answered 410).",
+        },
         "title": {"type": "string"},
         "summary": {"type": "string"},
         "body_html": _string("Campaign body rendered from Markdown, already sanitised."),
@@ -99,7 +108,10 @@ def _schemas() -> dict[str, Any]:
         "count": {"type": "integer", "minimum": 0},
         "count_text": _string("The count as a localised sentence."),
         "goal": {"type": ["integer", "null"], "minimum": 0},
-        "privacy_url": _string("Privacy notice URL; empty string when none is set."),
+        "privacy_url": _string(
+            "Privacy notice URL: the campaign's, else the site's default; "
+            "empty string when neither is set."
+        ),
         "challenge": _ref("Challenge"),
         "countries": {
             "type": "array",
@@ -129,6 +141,12 @@ def _schemas() -> dict[str, Any]:
             " when the site cannot mail a confirmation link (no SERVER_NAME or"
             " TRUSTED_HOSTS), and then an action's `opt_in` is ignored.",
         },
+        "publish": {
+            "type": "boolean",
+            "description": "Whether to offer the box to publish the message (`labels.publish`, with"
+            " `labels.publish_help` saying what becomes public): true when the campaign"
+            " publishes solidarity messages; when false, an action's `publish` is ignored.",
+        },
         "labels": {
             "type": "object",
             "properties": {key: {"type": "string"} for key in label_keys},
@@ -145,10 +163,21 @@ def _schemas() -> dict[str, Any]:
         ),
         "country": _string("ISO 3166-1 alpha-2 code."),
         "subject": _string("At most 300 characters; defaults to the campaign's subject."),
+        "personal": _string(
+            "Optional: a line in the supporter's own words, put above the message in the"
+            " mail to the targets. One paragraph: line breaks and tabs become spaces;"
+            " at most 500 characters after that."
+        ),
         "message": _string("At most 5000 characters; defaults to the campaign's message."),
         "opt_in": {
             "type": "boolean",
             "description": "Ask for future alerts; confirmed by a mailed link.",
+        },
+        "publish": {
+            "type": "boolean",
+            "description": "Ask to show the name, union, country, personal line and message"
+            " on the campaign's public message pages and feed once an organiser approves"
+            " it (never the address); ignored where the campaign's `publish` is false.",
         },
         "lang": _string("Language for answers and mail."),
         "challenge_token": _string("`challenge.token` from the campaign answer."),
@@ -175,6 +204,47 @@ def _schemas() -> dict[str, Any]:
             "properties": campaign_props,
             "required": list(campaign_props),
         },
+        "CampaignList": {
+            "type": "object",
+            "description": "The live campaigns, the latest changed first. For a page on another"
+            " origin, without those whose own `allowed_origins` leave that origin out.",
+            "properties": {
+                "lang": _string("Language of the labels and counts."),
+                "dir": {"type": "string", "enum": ["ltr", "rtl"]},
+                "campaigns": {"type": "array", "items": _ref("ListedCampaign")},
+                "labels": {
+                    "type": "object",
+                    "properties": {key: {"type": "string"} for key in list_label_keys},
+                    "required": list_label_keys,
+                    "additionalProperties": {"type": "string"},
+                    "description": "`title`: a name for the list; `read_more`: the link to"
+                    " a campaign's page; `empty`: the sentence for an empty list.",
+                },
+            },
+            "required": ["lang", "dir", "campaigns", "labels"],
+        },
+        "ListedCampaign": {
+            "type": "object",
+            "properties": {
+                "slug": {"type": "string"},
+                "lang": _string(
+                    "Language of the title and summary: the campaign's nearest to `?lang=`,"
+                    " matched as for one campaign; may differ from the list's."
+                ),
+                "dir": {"type": "string", "enum": ["ltr", "rtl"]},
+                "title": {"type": "string"},
+                "summary": {"type": "string"},
+                "count": {"type": "integer", "minimum": 0},
+                "count_text": _string("The count as a sentence in the list's language."),
+                "goal": {"type": ["integer", "null"], "minimum": 0},
+                "url": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": "Absolute URL of the campaign page in `lang`.",
+                },
+            },
+            "required": list_item_keys,
+        },
         "ActionRequest": {
             "type": "object",
             "properties": action_props,
@@ -193,6 +263,49 @@ def _schemas() -> dict[str, Any]:
                 },
             },
             "required": ["status", "count", "count_text", "opt_in_pending"],
+            "additionalProperties": False,
+        },
+        "BounceEvents": {
+            "type": "object",
+            "properties": {
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "recipient": _string("The address the message was sent to."),
+                            "action": {"type": "string", "enum": ["failed", "delayed"]},
+                            "status": _string("RFC 3463 status, e.g. `5.1.1`."),
+                            "diagnostic": _string("The receiving server's words."),
+                            "message_id": _string("The Message-ID of the message, `<...>`."),
+                            "return_path": _string(
+                                "The message's envelope sender (with its token, when"
+                                " URGENTACTION_RETURN_PATH is set)."
+                            ),
+                        },
+                        "required": ["recipient", "action"],
+                    },
+                }
+            },
+            "required": ["events"],
+        },
+        "BouncesRecorded": {
+            "type": "object",
+            "properties": {
+                "recorded": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Bounces and delays of mail sent from here (a repeat"
+                    " changes nothing).",
+                },
+                "ignored": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Reports about other mail, with a forged return-path"
+                    " token, or of no failure.",
+                },
+            },
+            "required": ["recorded", "ignored"],
             "additionalProperties": False,
         },
         "Error": {
@@ -252,6 +365,54 @@ def _response(description: str, schema: str) -> dict[str, Any]:
     }
 
 
+def _webhook_response(description: str, schema: str) -> dict[str, Any]:
+    # Called by mail providers' servers, never by browsers: no CORS headers.
+    return {"description": description, "content": {_JSON: {"schema": _ref(schema)}}}
+
+
+def _bounces_path() -> dict[str, Any]:
+    raw = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "post": {
+            "operationId": "takeBounces",
+            "summary": "Bounces from a mail provider's webhook (docs/deliverability.md).",
+            "description": (
+                "Off (404) unless URGENTACTION_BOUNCE_WEBHOOK_SECRET is set. The body is"
+                " a delivery-status notification (RFC 3464) or JSON events. A hard bounce"
+                " marks the message `bounced` and stops mail to the address."
+            ),
+            "parameters": [
+                {
+                    "name": "X-UrgentAction-Signature",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}"},
+                    "description": (
+                        '`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + the raw body'
+                        " under the secret>`; t within 300 seconds of the server's clock."
+                    ),
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    _JSON: {"schema": _ref("BounceEvents")},
+                    "message/rfc822": raw,
+                    "multipart/report": raw,
+                    "message/delivery-status": raw,
+                },
+            },
+            "responses": {
+                "200": _webhook_response("Taken in.", "BouncesRecorded"),
+                "400": _webhook_response("Neither a DSN nor JSON events.", "Error"),
+                "401": _webhook_response("Signature missing, wrong or stale.", "Error"),
+                "404": _webhook_response("The webhook is off.", "Error"),
+                "413": _webhook_response("Body over URGENTACTION_MAX_BODY_BYTES.", "Error"),
+            },
+        }
+    }
+
+
 def openapi_document(api_base: str) -> dict[str, Any]:
     """Return the OpenAPI 3.1.0 document for the JSON API mounted at *api_base*.
 
@@ -277,13 +438,41 @@ def openapi_document(api_base: str) -> dict[str, Any]:
             "title": "flask-urgentaction",
             "version": _package_version(),
             "description": (
-                "JSON API behind the embeddable urgent action widget: read a "
-                "campaign and take an action. Error texts are in the request's "
-                "language."
+                "JSON API behind the embeddable urgent action widget: list the live "
+                "campaigns, read a campaign and take an action; and a webhook that takes "
+                "in bounces from a mail provider. Error texts are in the request's language."
             ),
         },
         "servers": [{"url": api_base}],
         "paths": {
+            "/campaigns": {
+                "get": {
+                    "operationId": "listCampaigns",
+                    "summary": "The live campaigns, for a list on a partner page.",
+                    "description": (
+                        "A simple GET (no preflight). Cacheable for 60 seconds; carries an"
+                        " ETag (If-None-Match gets a 304). The answer varies by Origin and"
+                        " Accept-Language. No personal data."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "lang",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 35},
+                            "description": (
+                                "Preferred language of the list (the site's languages) and"
+                                " of each campaign (its own); falls back to Accept-Language,"
+                                " then English and each campaign's default."
+                            ),
+                        },
+                    ],
+                    "responses": {
+                        "200": _response("The live campaigns.", "CampaignList"),
+                        "403": _response("Origin not allowed by the site's setting.", "Error"),
+                    },
+                }
+            },
             "/campaigns/{slug}": {
                 "get": {
                     "operationId": "getCampaign",
@@ -306,7 +495,9 @@ def openapi_document(api_base: str) -> dict[str, Any]:
                     "responses": {
                         "200": _response("The campaign.", "Campaign"),
                         "403": _response("Origin not allowed for this campaign.", "Error"),
-                        "404": _response("No such campaign (or a draft).", "Error"),
+                        "404": _response(
+                            "No such campaign (or a draft, or before opens_at).", "Error"
+                        ),
                     },
                 }
             },
@@ -326,12 +517,14 @@ def openapi_document(api_base: str) -> dict[str, Any]:
                             "Error",
                         ),
                         "403": _response("Origin not allowed for this campaign.", "Error"),
-                        "404": _response("No such campaign (or a draft).", "Error"),
+                        "404": _response(
+                            "No such campaign (or a draft, or before opens_at).", "Error"
+                        ),
                         "409": _response(
                             "This email already acted on this campaign; no second mail is sent.",
                             "Duplicate",
                         ),
-                        "410": _response("Campaign closed.", "Error"),
+                        "410": _response("Campaign closed (or past its closing time).", "Error"),
                         "413": _response(
                             "Body over URGENTACTION_MAX_BODY_BYTES (128 KiB by default).", "Error"
                         ),
@@ -340,6 +533,7 @@ def openapi_document(api_base: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/bounces": _bounces_path(),
         },
         "components": {
             "schemas": _schemas(),

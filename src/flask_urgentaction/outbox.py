@@ -55,7 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import pacing, smtp, wire
+from . import bounces, domain_pace, pacing, smtp, wire
 from .models import OutboxMessage, OutboxStatus
 from .signals import mail_failed, mail_sent
 from .storage import get_session
@@ -239,12 +239,15 @@ def _deliver(
             recorder.commit()
             if ids is None:
                 pacing.release(recorder.session)
+                domain_pace.release(recorder.session)
             claimed_at = time.monotonic()
             rows = claim(worker, ids, min(size, limit - len(tried)), exclude=tried)
             if not rows:
                 break
             held_until = claimed_at + lease
             idle += 1
+            if dead := bounces.refusals(recorder.session, [row.recipient for row in rows]):
+                rows, idle = _refuse(recorder, rows, dead), 0
             started, count = time.monotonic(), len(tried)
             index = 0
             while index < len(rows):
@@ -388,7 +391,7 @@ def _attempt(
     server cannot be reached at all."""
     try:
         message = wire.render(row)
-        sender, recipient = wire.envelope(row)
+        sender, recipient = wire.envelope(row, bounces.return_path(row.id, recorder.app.config))
     except Exception as exc:
         if not isinstance(exc, wire.Unwritable):
             log.exception("outbox message %s cannot be written", row.id)
@@ -404,6 +407,23 @@ def _attempt(
     recorder.record(row, True, values)
     recorder.report.sent.append(row.id)
     return True
+
+
+def _refuse(
+    recorder: _Recorder, rows: list[OutboxMessage], dead: dict[str, str]
+) -> list[OutboxMessage]:
+    """Fail, unsent, the claimed rows to addresses on the bounce list; the others."""
+    kept = []
+    for row in rows:
+        why = dead.get(bounces.address_key(row.recipient))
+        if why is None:
+            kept.append(row)
+            continue
+        values = {"status": OutboxStatus.FAILED, "claimed_by": None, "claimed_until": None,
+                  "last_error": why}  # fmt: skip
+        recorder.record(row, False, values, error=bounces.DeadAddress(why), final=True)
+        recorder.report.failed.append(row.id)
+    return kept
 
 
 def _failed(recorder: _Recorder, row: OutboxMessage, error: Exception) -> bool:

@@ -25,9 +25,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from difflib import get_close_matches
 from functools import lru_cache
 from typing import Any, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
@@ -52,15 +53,30 @@ class RulesError(ValueError):
         self.key, self.problem = key, problem
 
 
+@lru_cache(maxsize=1)
+def _zones() -> dict[str, str]:
+    return {name.casefold(): name for name in available_timezones()}
+
+
 @lru_cache(maxsize=512)
-def known_zone(name: object) -> bool:
-    if not isinstance(name, str) or not name or name.startswith(("/", ".")):
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+def zone_name(name: object) -> str | None:
+    """The IANA time zone ``name`` stands for, or None.
+
+    Case is forgiven, and so is a slip with exactly one close match in its area
+    ("Europe/Tirana" is the zone the database spells "Europe/Tirane").
+    """
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        return None
+    zones = _zones()
+    key = name.strip().casefold()
+    if key in zones:
+        return zones[key]
+    area = key.partition("/")[0]
+    close = get_close_matches(key, [z for z in zones if z.partition("/")[0] == area], 2, 0.85)
+    return zones[close[0]] if len(close) == 1 else None
+
+
+ZONE_PROBLEM = "not a time zone name like Europe/Berlin (see the IANA time zone database)"
 
 
 def check_rules(data: object) -> dict[str, Any] | None:
@@ -86,10 +102,10 @@ def check_rules(data: object) -> dict[str, Any] | None:
         if match is None or hours[:5] == hours[6:]:
             raise RulesError("hours", 'must look like "08:00-18:00" (it may wrap past midnight)')
         clean["hours"] = hours
-    zone = data.get("timezone")
-    if zone is not None:
-        if not known_zone(zone):
-            raise RulesError("timezone", "not a time zone name like Europe/Tirana")
+    if data.get("timezone") is not None:
+        zone = zone_name(data["timezone"])
+        if zone is None:
+            raise RulesError("timezone", ZONE_PROBLEM)
         clean["timezone"] = zone
     mode = data.get("mode", "each")
     if mode not in MODES:
@@ -207,13 +223,11 @@ def _release_target(session: Session, target_id: int | None, now: datetime) -> l
             .join(Campaign, Campaign.id == Target.campaign_id)
             .where(Target.id == target_id)
         ).first()
-    if row is None:
-        # The target was taken off its campaign (or its rules were): nothing
+    if target_id is None or row is None or not governed(row.delivery):
+        # The target was taken off its campaign, or its rules were: nothing
         # governs this mail any more, and it goes as it was written.
         return _let_out(session, target_id, RELEASE_BATCH, now)
     count, next_send_at, zone, delivery = row
-    if not governed(delivery):
-        return _let_out(session, target_id, RELEASE_BATCH, now)
     rules = Rules.of(delivery, zone)
     if why_held(rules, count, next_send_at, now).reason != "due":
         session.commit()
@@ -246,7 +260,7 @@ def _release_target(session: Session, target_id: int | None, now: datetime) -> l
     if not _take(session, target_id, count, next_send_at, len(ids), following):
         session.rollback()  # another worker released first; its slots stand
         return []
-    _queue(session, ids, now)
+    queue_held(session, ids, now)
     session.commit()
     return ids
 
@@ -283,7 +297,8 @@ def _take(
     return cast("CursorResult[Any]", result).rowcount == 1
 
 
-def _queue(session: Session, ids: list[int], now: datetime) -> None:
+def queue_held(session: Session, ids: list[int], now: datetime) -> None:
+    """Make the held rows of ``ids`` due to send at ``now``."""
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.HELD)
@@ -295,7 +310,7 @@ def _queue(session: Session, ids: list[int], now: datetime) -> None:
 def _let_out(session: Session, target_id: int | None, limit: int, now: datetime) -> list[int]:
     ids = _held(session, target_id, limit)
     if ids:
-        _queue(session, ids, now)
+        queue_held(session, ids, now)
     session.commit()
     return ids
 
@@ -328,14 +343,38 @@ def _digest(
     return [digest.id]
 
 
-def held_counts(session: Session, target_ids: Iterable[int]) -> dict[int, int]:
-    """Held target messages per target."""
-    rows = session.execute(
-        select(OutboxMessage.target_id, func.count())
-        .where(
-            OutboxMessage.target_id.in_(list(target_ids)),
-            OutboxMessage.status == OutboxStatus.HELD,
-        )
-        .group_by(OutboxMessage.target_id)
+@dataclass(frozen=True)
+class Held:
+    """A target's held mail: how many, and why it waits now."""
+
+    count: int
+    waiting: Waiting
+
+
+def held(session: Session, target_ids: Iterable[int] | None = None) -> dict[int | None, Held]:
+    """Held target messages per target (of ``target_ids``, or every target), with why."""
+    counted = select(OutboxMessage.target_id, func.count().label("n")).where(
+        OutboxMessage.status == OutboxStatus.HELD, OutboxMessage.kind == "target"
     )
-    return {int(target_id): int(n) for target_id, n in rows}
+    if target_ids is not None:
+        counted = counted.where(OutboxMessage.target_id.in_(list(target_ids)))
+    counts = counted.group_by(OutboxMessage.target_id).subquery()
+    # Counted first, then joined: PostgreSQL cannot group by a JSON column.
+    query = (
+        select(
+            counts.c.target_id, counts.c.n, Target.released, Target.next_send_at,
+            Target.timezone, Campaign.delivery,
+        )
+        .outerjoin(Target, Target.id == counts.c.target_id)
+        .outerjoin(Campaign, Campaign.id == Target.campaign_id)
+    )  # fmt: skip
+    now = clock.now()
+    found: dict[int | None, Held] = {}
+    for target_id, count, released, next_send_at, zone, delivery in session.execute(query):
+        rules = Rules.of(delivery, zone)
+        if target_id is None or not governed(delivery):
+            waiting = Waiting("due", None)
+        else:
+            waiting = why_held(rules, released, next_send_at, now)
+        found[target_id] = Held(int(count), waiting)
+    return found

@@ -7,15 +7,17 @@ return dataclasses; cli.py only formats them. docs/operations.md says how to rea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, case, func, literal, select, update
+from sqlalchemy import CursorResult, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from . import domain_pace, pacing, similarity
 from .campaigns import count_actions
-from .models import Action, Campaign, OutboxMessage, OutboxStatus
+from .exports import ActionFilter
+from .models import Action, Campaign, OutboxMessage, OutboxStatus, Target
 
 WAITING = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
 
@@ -42,7 +44,17 @@ class TargetDelivery:
     sending: int = 0
     failed: int = 0
     last_failure: Failure | None = None  # of the newest failed message
+    bounced: int = 0  # accepted, then reported undelivered by a DSN (bounces.py)
+    last_bounce: Failure | None = None  # of the newest bounced message: why, in its error
     waiting_because: Failure | None = None  # of the newest waiting message that was tried
+    # Held by the campaign's [delivery] rules, and why: "pacing", "hours", "cap",
+    # "digest", or "due" (let out on the next run); until when, if it will end.
+    held: int = 0
+    held_reason: str = ""
+    held_until: datetime | None = None
+    # Supporters' messages carried by digests (mode "digest"); the digests
+    # themselves count as messages under sent, queued, failed.
+    digested: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,15 +72,31 @@ class CampaignReport:
     targets: list[TargetDelivery]
     partners: list[Tally]
     origins: list[Tally]
+    # Actions with a personal line or an edited message, of all (erased left out).
+    personal: int = 0
+    counted: int = 0
+    # Supporter-written texts that are near copies of each other (similarity.py).
+    near_duplicates: list[similarity.Group] = field(default_factory=list)
+    # With a filter (``report --partner/--origin``) the action figures above,
+    # partners and origins included, are those of the filtered actions only, out
+    # of ``campaign_actions``; delivery and near copies stay the whole campaign's.
+    only: ActionFilter | None = None
+    campaign_actions: int = 0
 
 
 def _target_rows(campaign_id: int) -> Any:
-    """The campaign's mail to its targets. By address, not by target id: reloading a
-    campaign replaces its targets, and old rows lose their target id."""
+    """The campaign's mail to its targets, digests included. By address, not by
+    target id: a target taken off the campaign leaves its rows without one."""
+    targets = select(Target.id).where(Target.campaign_id == campaign_id)
     return (
         select(OutboxMessage)
-        .join(Action, Action.id == OutboxMessage.action_id)
-        .where(Action.campaign_id == campaign_id, OutboxMessage.kind == "target")
+        .outerjoin(Action, Action.id == OutboxMessage.action_id)
+        .where(
+            or_(
+                and_(Action.campaign_id == campaign_id, OutboxMessage.kind == "target"),
+                and_(OutboxMessage.kind == "digest", OutboxMessage.target_id.in_(targets)),
+            )
+        )
     )
 
 
@@ -91,21 +119,35 @@ def _newest(session: Session, campaign_id: int, *criteria: Any) -> dict[str, Fai
     return {address: Failure(id_, reply, error) for address, id_, reply, error in rows}
 
 
-def _tally(session: Session, campaign_id: int, column: Any) -> list[Tally]:
+def _tally(session: Session, campaign_id: int, column: Any, *criteria: Any) -> list[Tally]:
     n = func.count().label("n")
     rows = session.execute(
         select(column, n)
-        .where(Action.campaign_id == campaign_id)
+        .where(Action.campaign_id == campaign_id, *criteria)
         .group_by(column)
         .order_by(n.desc(), column)
     )
     return [Tally(value, int(count)) for value, count in rows]
 
 
+def _personal_only(session: Session, campaign_id: int, criteria: list[Any]) -> tuple[int, int]:
+    """similarity.personal_share, of the filtered actions only."""
+    own = case((or_(Action.personal != "", Action.edited), 1), else_=0)
+    kept = (Action.campaign_id == campaign_id, Action.email_key.is_not(None),
+            Action.erased_at.is_(None))  # fmt: skip
+    query = select(func.coalesce(func.sum(own), 0), func.count()).where(*kept, *criteria)
+    personal, total = session.execute(query).one()
+    return int(personal), int(total)
+
+
 def campaign_report(
-    session: Session, campaign: Campaign, now: datetime | None = None
+    session: Session,
+    campaign: Campaign,
+    now: datetime | None = None,
+    only: ActionFilter | None = None,
 ) -> CampaignReport:
-    """Delivery per target and actions per partner tag and origin, for ``campaign``."""
+    """Delivery per target and actions per partner tag and origin, for ``campaign``;
+    with ``only``, the action figures of those actions alone."""
     now = now or datetime.now(UTC)
     queued = OutboxMessage.status == OutboxStatus.QUEUED
     rows = (
@@ -148,24 +190,46 @@ def campaign_report(
         session, campaign.id, queued, OutboxMessage.next_attempt_at > now,
         OutboxMessage.last_error != "",
     )  # fmt: skip
+    bounces = _newest(session, campaign.id, OutboxMessage.status == OutboxStatus.BOUNCED)
+    addresses = {target.id: target.email for target in campaign.targets}
+    for target_id, held in pacing.held(session, list(addresses)).items():
+        entry = figures[addresses[target_id]] if target_id is not None else {}
+        entry["held_reason"] = held.waiting.reason
+        entry["held_until"] = held.waiting.until
     targets = [
         TargetDelivery(
             address=address,
             last_failure=failures.get(address),
+            last_bounce=bounces.get(address),
             waiting_because=waits.get(address),
             **entry,
         )
         for address, entry in figures.items()
     ]
+    # Read now: the campaign object may have been loaded before the latest actions.
+    total = count_actions(session, campaign.id)
+    actions = total
+    chosen = only.criteria() if only else []
+    if chosen:
+        personal, counted = _personal_only(session, campaign.id, chosen)
+        # Counted like the tallies: every stored action, erased ones too.
+        where = (Action.campaign_id == campaign.id, *chosen)
+        actions = int(session.scalar(select(func.count()).where(*where)) or 0)
+    else:
+        personal, counted = similarity.personal_share(session, campaign.id)
     return CampaignReport(
         slug=campaign.slug,
         status=campaign.status,
-        # Read now: the campaign object may have been loaded before the latest actions.
-        actions=count_actions(session, campaign.id),
+        actions=actions,
         generated_at=now,
         targets=targets,
-        partners=_tally(session, campaign.id, Action.partner_tag),
-        origins=_tally(session, campaign.id, Action.source_origin),
+        partners=_tally(session, campaign.id, Action.partner_tag, *chosen),
+        origins=_tally(session, campaign.id, Action.source_origin, *chosen),
+        personal=personal,
+        counted=counted,
+        near_duplicates=similarity.near_duplicate_groups(session, campaign.id),
+        only=only if chosen else None,
+        campaign_actions=total,
     )
 
 
@@ -190,8 +254,10 @@ class OutboxListing:
 def outbox_listing(
     session: Session, failed_only: bool = False, limit: int | None = 100
 ) -> OutboxListing:
-    """Messages not sent yet (queued, sending, failed), or only the failed ones."""
-    statuses = (OutboxStatus.FAILED,) if failed_only else (*WAITING, OutboxStatus.FAILED)
+    """Messages not sent yet (queued, sending, failed) and bounced ones, or only the
+    failed and bounced ones."""
+    undelivered = (OutboxStatus.FAILED, OutboxStatus.BOUNCED)
+    statuses = undelivered if failed_only else (*WAITING, *undelivered)
     matching = OutboxMessage.status.in_(statuses)
     total = session.scalar(select(func.count()).where(matching)) or 0
     # The columns only: bodies stay in the database.
@@ -212,9 +278,12 @@ def outbox_listing(
 class WaitGroup:
     """Messages not sent yet that wait for the same reason."""
 
-    reason: str  # "new" (never tried), "sending", "no reply", or an SMTP code like "451"
+    # "new" (never tried), "sending", "no reply", an SMTP code like "451", or for
+    # held mail the delivery rule it waits for: "pacing", "hours", "cap", "digest",
+    # or for alerts "domains" (the pace per recipient domain).
+    reason: str
     count: int
-    next_attempt_at: datetime | None  # the earliest of them; None for "sending"
+    next_attempt_at: datetime | None  # the earliest of them; None for "sending" and "cap"
 
 
 def waiting(session: Session) -> list[WaitGroup]:
@@ -239,6 +308,20 @@ def waiting(session: Session) -> list[WaitGroup]:
         WaitGroup(why, int(count), None if why == "sending" else next_at)
         for why, count, next_at in grouped
     ]
+    rules: dict[str, WaitGroup] = {}
+    for held in pacing.held(session).values():
+        why, until = held.waiting.reason, held.waiting.until
+        kept = rules.get(why)
+        if kept is not None:
+            soonest = min((t for t in (kept.next_attempt_at, until) if t), default=None)
+            until, held_count = soonest, kept.count + held.count
+        else:
+            held_count = held.count
+        rules[why] = WaitGroup(why, held_count, until)
+    groups += rules.values()
+    alerts = domain_pace.held(session)
+    if alerts.count:
+        groups.append(WaitGroup("domains", alerts.count, alerts.until))
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(groups, key=lambda g: (g.next_attempt_at or far, g.reason))
 

@@ -6,10 +6,13 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, Table, create_engine, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import raise_versions
@@ -170,3 +173,29 @@ def close_session(_exc: BaseException | None = None) -> None:
     session: Session | None = g.pop("_urgentaction_session", None)
     if session is not None:
         session.close()
+
+
+def insert_new(
+    session: Session, table: Table, key: str, rows: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Insert ``rows`` into ``table``; the rows inserted. A row whose unique ``key`` is
+    taken, by an earlier transaction or one running now, is skipped, not an error."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        column = table.c[key]
+        statement = insert(table).on_conflict_do_nothing(index_elements=[column])
+        taken = set(session.scalars(statement.returning(column), rows))
+        return [row for row in rows if row[key] in taken]
+    # Another database: a row at a time, each in a savepoint that a taken key undoes.
+    inserted = []
+    for row in rows:
+        try:
+            with session.begin_nested():
+                session.execute(table.insert(), row)
+        except IntegrityError:
+            continue
+        inserted.append(row)
+    return inserted

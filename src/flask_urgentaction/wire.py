@@ -284,9 +284,9 @@ def _boundary() -> str:
     return "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
 
 
-def envelope(row: OutboxMessage) -> tuple[str, str]:
-    """The envelope sender and its one recipient."""
-    return ascii_address(row.sender[1]), ascii_address(row.recipient)
+def envelope(row: OutboxMessage, return_path: str | None = None) -> tuple[str, str]:
+    """The envelope sender (``return_path``, else the From address) and its one recipient."""
+    return ascii_address(return_path or row.sender[1]), ascii_address(row.recipient)
 
 
 def as_bytes(message: EmailMessage) -> bytes:

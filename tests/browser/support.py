@@ -140,6 +140,16 @@ class LiveApp:
         attributes = "".join(f' data-{key}="{value}"' for key, value in data.items() if value)
         return re.sub(r' data-lang="[^"]*"', attributes, snippet, count=1)
 
+    def campaign_list(self, script: bool = True, **data: str) -> str:
+        """The documented list snippet against this server, with optional data-*
+        attributes; ``script=False`` leaves out the script line, for a page that
+        already loads widget.js (as the guide says)."""
+        snippet = docs_snippet("data-urgentaction-list").replace(DOCS_ORIGIN, self.origin)
+        data = {"lang": "en", **data}
+        attributes = "".join(f' data-{key}="{value}"' for key, value in data.items() if value)
+        snippet = re.sub(r' data-lang="[^"]*"', attributes, snippet, count=1)
+        return snippet if script else re.sub(r"<script\b.*?</script>\n?", "", snippet)
+
     def iframe(self, **params: str) -> str:
         """The documented iframe snippet with its resize listener, against this server.
 

@@ -45,7 +45,7 @@ FIELD_GEOMETRY = """scope => {
   };
   const text = el => { const range = document.createRange(); range.selectNodeContents(el);
                        return box(range); };
-  return ['name', 'email', 'union', 'subject', 'message'].map(name => {
+  return ['name', 'email', 'union', 'subject', 'personal', 'message'].map(name => {
     const control = scope.querySelector(`[name=${name}]`);
     const label = scope.querySelector(`label[for="${control.id}"]`);
     return {name, label: text(label), field: box(control),
@@ -79,7 +79,8 @@ def arabic(live: LiveApp, tmp_path: Path) -> LiveApp:
 
 def assert_labels_mirrored(fields: list[dict[str, Any]]) -> None:
     """Each label's text ends at its field's right edge and stops short of the left."""
-    assert [f["name"] for f in fields] == ["name", "email", "union", "subject", "message"]
+    assert [f["name"] for f in fields] == ["name", "email", "union", "subject", "personal",
+                                           "message"]  # fmt: skip
     for f in fields:
         label, box = f["label"], f["field"]
         assert abs(label["right"] - box["right"]) <= 3, f

@@ -127,7 +127,7 @@ def test_hostile_page_css_does_not_break_the_widget(
     assert layout["title"] == "22.4px"  # 1.4em of the widget's own 16px
     assert layout["button"] == "rgb(255, 255, 255)"
     names = [control["name"] for control in layout["controls"]]
-    assert names == ["name", "email", "union", "country", "subject", "message",
+    assert names == ["name", "email", "union", "country", "subject", "personal", "message",
                      "challenge_answer"]  # fmt: skip
     for control in layout["controls"]:
         assert control["display"] == "block", control
@@ -270,11 +270,12 @@ def test_keyboard_alone_fills_sends_and_reads_the_result(
         "name": "Ana Kovač",
         "email": "ana@example.org",
         "country": "Bosn",  # type-ahead in the closed select
+        "personal": "I worked at the mine.",
         "challenge_answer": number,
         "opt_in": " ",
     }
     visited = []
-    for _ in range(12):
+    for _ in range(13):
         page.keyboard.press("Tab")
         focused = page.evaluate(FOCUSED)
         visited.append(focused)
@@ -282,7 +283,8 @@ def test_keyboard_alone_fills_sends_and_reads_the_result(
             page.keyboard.type(typed[focused])
     assert visited == [
         "Partner home", "Read more", "name", "email", "union", "country", "subject",
-        "message", "challenge_answer", "opt_in", "Privacy statement", "Send the message",
+        "personal", "message", "challenge_answer", "opt_in", "Privacy statement",
+        "Send the message",
     ]  # fmt: skip
     expect(widget.get_by_label("Your country", exact=True)).to_have_value("BA")
     page.keyboard.press("Space")
@@ -294,6 +296,7 @@ def test_keyboard_alone_fills_sends_and_reads_the_result(
     expect(thanks).to_contain_text("Please check your inbox")
     (action,) = live.actions()
     assert (action.name, action.country, action.opt_in) == ("Ana Kovač", "BA", True)
+    assert action.personal == "I worked at the mine."
     assert len(live.mailbox.to("ana@example.org")) == 1  # the opt-in confirmation
 
 

@@ -1,39 +1,209 @@
+// @ts-check
 // Embed widget for flask-urgentaction. Built by `npm run build` into
 // src/flask_urgentaction/static/widget.js; edit this file, not that one.
-// Every visible word comes from the campaign JSON, so this file carries no
-// dictionaries and no text of its own.
+// Every visible word comes from the server's JSON, so this file carries no
+// dictionaries and no text of its own. `npm run typecheck` checks it against
+// the types below (tsc --checkJs); the build drops the comments and shortens
+// the names, so both cost nothing on the wire.
+
+/**
+ * The campaign JSON (`GET /api/campaigns/<slug>`), as far as the form widget
+ * reads it. The type check holds the code to these keys, and tests/test_api.py
+ * holds the server to serving every one of them.
+ * @typedef {object} Campaign
+ * @property {string} slug
+ * @property {string} lang
+ * @property {'ltr' | 'rtl'} dir
+ * @property {'live' | 'closed'} status
+ * @property {string} title
+ * @property {string} summary
+ * @property {string} partner
+ * @property {string} url
+ * @property {string} subject
+ * @property {string} message
+ * @property {string} message_lang
+ * @property {string} message_note
+ * @property {MessageTranslation | null} message_translation
+ * @property {number} count
+ * @property {string} count_text
+ * @property {number | null} goal
+ * @property {string} privacy_url
+ * @property {Challenge} challenge
+ * @property {[string, string][]} countries
+ * @property {ShareLink[]} share
+ * @property {boolean} opt_in
+ * @property {FormLabels} labels
+ */
+
+/**
+ * Every text of the form widget, in the campaign's language.
+ * @typedef {object} FormLabels
+ * @property {string} name
+ * @property {string} email
+ * @property {string} union
+ * @property {string} union_help
+ * @property {string} country
+ * @property {string} country_choose
+ * @property {string} subject
+ * @property {string} personal
+ * @property {string} personal_help
+ * @property {string} message
+ * @property {string} message_translation
+ * @property {string} opt_in
+ * @property {string} submit
+ * @property {string} sending
+ * @property {string} privacy
+ * @property {string} read_more
+ * @property {string} required
+ * @property {string} thanks_title
+ * @property {string} thanks_text
+ * @property {string} opt_in_pending
+ * @property {string} share
+ * @property {string} error_generic
+ * @property {string} error_offline
+ * @property {string} error_closed
+ * @property {string} error_origin
+ * @property {string} error_duplicate
+ * @property {string} error_rate_limited
+ */
+
+/**
+ * @typedef {object} Challenge
+ * @property {string} token
+ * @property {string} question
+ *
+ * @typedef {object} MessageTranslation
+ * @property {string} lang
+ * @property {'ltr' | 'rtl'} dir
+ * @property {string} message
+ *
+ * @typedef {object} ShareLink
+ * @property {string} name
+ * @property {string} url
+ */
+
+/**
+ * What `POST /api/campaigns/<slug>/actions` answers, whatever its status.
+ * @typedef {object} ActionAnswer
+ * @property {string} [error]
+ * @property {Record<string, string | string[]>} [errors]
+ * @property {Challenge} [challenge]
+ *
+ * Its answer when the action is stored (201).
+ * @typedef {object} ActionTaken
+ * @property {number} count
+ * @property {string} count_text
+ * @property {boolean} opt_in_pending
+ * @property {ShareLink[]} [share]
+ */
+
+/**
+ * The campaign list JSON (`GET /api/campaigns`), as the list widget reads it.
+ * @typedef {object} CampaignList
+ * @property {string} lang
+ * @property {'ltr' | 'rtl'} dir
+ * @property {ListedCampaign[]} campaigns
+ * @property {ListLabels} labels
+ *
+ * @typedef {object} ListedCampaign
+ * @property {string} slug
+ * @property {string} lang
+ * @property {'ltr' | 'rtl'} dir
+ * @property {string} title
+ * @property {string} summary
+ * @property {number} count
+ * @property {string} count_text
+ * @property {number | null} goal
+ * @property {string} url
+ *
+ * Every text of the list widget, in the list's language.
+ * @typedef {object} ListLabels
+ * @property {string} title
+ * @property {string} read_more
+ * @property {string} empty
+ */
+
 (() => {
+  /**
+   * An element of the partner page the widget draws into. The mark is a
+   * property of the element, so a second copy of this script on the same
+   * page leaves it alone too.
+   * @typedef {HTMLElement & {uaMounted?: number}} Host
+   *
+   * A form control the server may report an error for.
+   * @typedef {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} Control
+   *
+   * One field of the form: its label, its control and its error line.
+   * @typedef {object} Field
+   * @property {HTMLLabelElement} label
+   * @property {Control} control
+   * @property {HTMLElement} error
+   *
+   * One campaign widget on the page, and what its pieces share.
+   * @typedef {object} Widget
+   * @property {Host} host
+   * @property {Campaign} campaign
+   * @property {FormLabels} labels
+   * @property {string} api  the campaign's URL in the API
+   * @property {Map<string, Field>} fields  by name, for the errors the server reports
+   * @property {HTMLElement} status  the live region for messages that belong to no field
+   * @property {HTMLElement} count  the count line above the form
+   * @property {string} token  the challenge token the next action sends
+   *
+   * What `element` takes as children: false, null, undefined, 0 and "" are skipped.
+   * @typedef {Node | string | number | boolean | null | undefined} Child
+   */
+
   // currentScript is only set while this file first runs, so read it now.
   // The fallback covers hosts that inject the script in odd ways.
-  const me = document.currentScript ||
-    [].filter.call(document.scripts, s => /\/widget\.js([?#]|$)/.test(s.src)).pop();
-  const base = me ? me.src.replace(/\/widget\.js([?#].*)?$/, '') : '';
+  const ownScript = /** @type {HTMLScriptElement | undefined} */ (document.currentScript ||
+    Array.from(document.scripts).filter(s => /\/widget\.js([?#]|$)/.test(s.src)).pop());
+  const apiBase = ownScript ? ownScript.src.replace(/\/widget\.js([?#].*)?$/, '') : '';
   // The API uses no cookies; never send the host's or ours.
-  const opts = { mode: 'cors', credentials: 'omit' };
+  /** @type {RequestInit} */
+  const fetchOptions = { mode: 'cors', credentials: 'omit' };
 
-  // Build DOM without innerHTML: strings always become text nodes.
-  const h = (tag, attrs, ...kids) => {
+  /**
+   * Build DOM without innerHTML: strings always become text nodes. Attributes
+   * that are null, undefined or false are left out; true gives an empty one.
+   * @template {keyof HTMLElementTagNameMap} K
+   * @param {K} tag
+   * @param {Record<string, string | number | boolean | null | undefined>} attributes
+   * @param {...Child} children  falsy ones (from `cond && element(...)`, or missing strings) are skipped
+   * @returns {HTMLElementTagNameMap[K]}
+   */
+  const element = (tag, attributes, ...children) => {
     const el = document.createElement(tag);
-    for (const k in attrs) {
-      const v = attrs[k];
-      if (v != null && v !== false) el.setAttribute(k, v === true ? '' : v);
+    for (const name in attributes) {
+      const value = attributes[name];
+      if (value != null && value !== false) el.setAttribute(name, value === true ? '' : '' + value);
     }
-    // Falsy kids (from `cond && h(...)`, or missing strings) are skipped.
-    el.append(...kids.filter(Boolean));
+    el.append(.../** @type {(Node | string)[]} */ (children.filter(Boolean)));
     return el;
   };
 
-  // Links come from the server; still refuse anything that could run script.
-  const safe = u => {
+  /**
+   * Links come from the server; still refuse anything that could run script.
+   * @param {string} url
+   */
+  const safeUrl = url => {
     try {
-      u = new URL(u, base);
-      return /^(https?|mailto):$/.test(u.protocol) ? u.href : null;
+      const parsed = new URL(url, apiBase);
+      return /^(https?|mailto):$/.test(parsed.protocol) ? parsed.href : null;
     } catch (e) {
       return null;
     }
   };
-  const link = (href, text) =>
-    (href = safe(href)) && h('a', { href, target: '_blank', rel: 'noopener' }, text);
+
+  /**
+   * A link that opens in a new tab, or null when the URL is not safe.
+   * @param {string} url
+   * @param {...Child} text
+   */
+  const externalLink = (url, ...text) => {
+    const href = safeUrl(url);
+    return href && element('a', { href, target: '_blank', rel: 'noopener' }, ...text);
+  };
 
   const css =
     // all:initial on both the host and our root: host CSS cannot reach inside,
@@ -67,6 +237,12 @@
     'button:disabled{opacity:.7;cursor:progress}' +
     ':focus-visible{outline:3px solid var(--ua-accent,#b5121b);outline-offset:2px}' +
     'progress{display:block;width:100%;accent-color:var(--ua-accent,#b5121b)}' +
+    // The campaign list: one campaign after another, divided by a rule.
+    '.l{padding:0;list-style:none}.l h2{font-size:1.2em}' +
+    '.l li+li{padding-top:.75em;border-top:1px solid var(--ua-border,#767676)}' +
+    // Read by screen readers, not shown: it stays where it would stand, clipped
+    // to nothing, so it cannot widen the box in either direction.
+    '.v{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
     // The honeypot: out of sight on the inline-start side. Pushed past the
     // end side instead (left in RTL) it would make the root scrollable by
     // 10000px, even with overflow:hidden; past the start nothing can scroll.
@@ -75,206 +251,461 @@
   // One constructed stylesheet shared by every widget on the page. Unlike a
   // <style> element it is not inline style to the host page's CSP, so hosts
   // with a strict style-src need no exception for us.
-  let sheet;
-  const attach = (el, root) => {
-    const shadow = el.attachShadow({ mode: 'open' });
+  /** @type {CSSStyleSheet | undefined} */
+  let sharedSheet;
+
+  /**
+   * Draw `root` into the host element's open shadow root. Called only once
+   * everything is built: if anything failed before, the element's own
+   * fallback content stays visible.
+   * @param {Host} host
+   * @param {HTMLElement} root
+   */
+  const attachShadowRoot = (host, root) => {
+    const shadow = host.attachShadow({ mode: 'open' });
     try {
-      if (!sheet) {
-        const s = new CSSStyleSheet();
-        s.replaceSync(css);
-        sheet = s;
+      if (!sharedSheet) {
+        const sheet = new CSSStyleSheet();
+        sheet.replaceSync(css);
+        sharedSheet = sheet;
       }
-      shadow.adoptedStyleSheets = [sheet];
+      shadow.adoptedStyleSheets = [sharedSheet];
     } catch (e) {
-      shadow.append(h('style', {}, css)); // browsers before constructable stylesheets
+      shadow.append(element('style', {}, css)); // browsers before constructable stylesheets
     }
     shadow.append(root);
   };
 
-  const render = (el, c, api) => {
-    const L = c.labels;
-    const slug = c.slug;
-    const ctl = new Map(); // field name -> control, for errors from the server
-    const status = h('div', { part: 'status', class: 's', role: 'status', 'aria-live': 'polite' });
-    const say = t => { status.textContent = t || L.error_generic; };
-    const meter = (text, n) => h('p', { part: 'count' }, text,
-      c.goal && h('progress', { max: c.goal, value: n, 'aria-hidden': 'true' }));
-    const count = meter(c.count_text, c.count);
+  /**
+   * The count as a sentence, with a progress bar when there is a goal.
+   * @param {string} text
+   * @param {number} count
+   * @param {number | null} goal
+   */
+  const countLine = (text, count, goal) => element('p', { part: 'count' }, text,
+    goal && element('progress', { max: goal, value: count, 'aria-hidden': 'true' }));
 
-    // One labelled field; the error paragraph is always there (empty when
-    // there is no error) so aria-describedby never points at nothing.
-    const field = (name, label, control, help, cls) => {
-      const id = 'ua-' + name;
-      control.id = id;
-      control.name = name;
-      control.setAttribute('part', 'input');
-      control.setAttribute('aria-describedby', (help ? id + '-h ' : '') + id + '-e');
-      ctl.set(name, control);
-      return h('div', { part: 'field', class: cls || 'f' },
-        h('label', { for: id, part: 'label' }, label),
-        help && h('p', { id: id + '-h', class: 'd' }, help),
-        control,
-        h('p', { id: id + '-e', part: 'error', class: 'e' }));
-    };
-    const input = a => h('input', a);
-    const setErr = (name, msg) => {
-      const x = ctl.get(name);
-      x.setAttribute('aria-invalid', !!msg);
-      x.parentNode.lastChild.textContent = msg || '';
-    };
+  /**
+   * A refusal the server explains (this site may not embed the campaign, no
+   * such campaign), shown in the box rather than failing silently.
+   * @param {Host} host
+   * @param {string} message
+   */
+  const showRefusal = (host, message) => attachShadowRoot(host,
+    element('div', { part: 'root', class: 'r' },
+      element('p', { part: 'status', class: 's', role: 'alert' }, message)));
 
-    let form = null;
-    if (c.status != 'closed') {
-      let token = c.challenge.token;
-      const btn = h('button', { type: 'submit', part: 'submit' }, L.submit);
-      // No box when the server cannot mail the confirmation link.
-      const opt = c.opt_in !== false &&
-        field('opt_in', L.opt_in, input({ type: 'checkbox' }), null, 'f c');
-      // The checkbox goes before its label.
-      if (opt) opt.prepend(opt.children[1]);
-      const chal = field('challenge_answer', c.challenge.question,
-        input({ inputmode: 'numeric', autocomplete: 'off', required: true }));
-      const q = chal.firstChild;
-      form = h('form', { part: 'form', novalidate: true },
-        field('name', L.name, input({ autocomplete: 'name', required: true })),
-        field('email', L.email, input({ type: 'email', autocomplete: 'email', required: true })),
-        field('union', L.union, input({}), L.union_help),
-        field('country', L.country, h('select', { autocomplete: 'country' },
-          h('option', { value: '' }, L.country_choose),
-          ...(c.countries || []).map(([code, name]) => h('option', { value: code }, name)))),
-        field('subject', L.subject, input({ value: c.subject })),
-        field('message', L.message,
-          h('textarea', { rows: 8, lang: c.message_lang }, c.message), c.message_note),
-        // The campaign's translation of a message sent in another language.
-        c.message_translation && h('div', { part: 'field', class: 'f' },
-          h('p', { class: 'd' }, L.message_translation),
-          h('p', { class: 't', lang: c.message_translation.lang, dir: c.message_translation.dir },
-            c.message_translation.message)),
-        chal,
-        // Honeypot: people never see or reach it, bots fill it in. Its name
-        // matches no autofill token so browsers leave it empty.
-        h('div', { class: 'h', 'aria-hidden': 'true' },
-          input({ name: 'hp', tabindex: -1, autocomplete: 'off' })),
-        opt,
-        h('p', {}, link(c.privacy_url, L.privacy)),
-        btn);
+  // --- The campaign and its form (data-urgentaction) ---
 
-      form.addEventListener('submit', ev => {
-        ev.preventDefault();
-        if (btn.disabled) return;
-        const v = n => ctl.get(n).value.trim();
-        ctl.forEach((x, n) => setErr(n));
-        status.textContent = '';
-        // Check only emptiness here; the server judges everything else, in
-        // the supporter's language.
-        const errors = {};
-        ['name', 'email', 'challenge_answer'].forEach(n => { if (!v(n)) errors[n] = [L.required]; });
-        if (showErrors(errors)) return;
-        btn.disabled = true;
-        btn.textContent = L.sending;
-        fetch(api + '/actions', Object.assign({
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({
-            name: v('name'), email: v('email'), union: v('union'), country: v('country'),
-            subject: v('subject'), message: ctl.get('message').value,
-            opt_in: opt && ctl.get('opt_in').checked, lang: c.lang,
-            challenge_token: token, challenge_answer: v('challenge_answer'),
-            hp: form.elements.hp.value,
-            partner: el.dataset.partner, // undefined drops out of the JSON
-          }),
-        }, opts))
-          .then(r => r.json().catch(() => ({})).then(j => answer(r.status, j)),
-            () => say(L.error_offline)) // keep the input so they can retry
-          .then(() => { btn.disabled = false; btn.textContent = L.submit; });
-      });
+  /**
+   * @param {Widget} widget
+   * @param {string} name
+   */
+  const fieldNamed = (widget, name) => /** @type {Field} */ (widget.fields.get(name));
 
-      const showErrors = errors => {
-        const rest = [];
-        for (const k in errors) {
-          const msg = [].concat(errors[k]).join(' ');
-          // Every challenge failure is reported under "challenge".
-          const n = k.startsWith('challenge') ? 'challenge_answer' : k;
-          if (ctl.has(n)) setErr(n, msg);
-          else rest.push(msg);
-        }
-        if (rest.length) say(rest.join(' '));
-        // Focus the first invalid field in page order, whatever the key order.
-        const first = form.querySelector('[aria-invalid=true]');
-        if (first) first.focus();
-        return first || rest.length;
-      };
+  /**
+   * What the supporter typed, without the spaces around it.
+   * @param {Widget} widget
+   * @param {string} name
+   */
+  const typed = (widget, name) => fieldNamed(widget, name).control.value.trim();
 
-      const answer = (s, j) => {
-        if (j.challenge) {
-          // A fresh challenge replaces the used one.
-          token = j.challenge.token;
-          q.textContent = j.challenge.question;
-          ctl.get('challenge_answer').value = '';
-        }
-        if (s == 201) return thanks(j);
-        if (s == 422 && j.errors) return showErrors(j.errors);
-        if (s == 410) form.remove();
-        const key = { 403: 'origin', 409: 'duplicate', 410: 'closed', 429: 'rate_limited' }[s];
-        say(j.error || L['error_' + key]);
-      };
+  /**
+   * A message that belongs to no field, in the live region.
+   * @param {Widget} widget
+   * @param {string} [text]  without one, the generic error
+   */
+  const announce = (widget, text) => {
+    widget.status.textContent = text || widget.labels.error_generic;
+  };
 
-      const thanks = j => {
-        const head = h('h3', { tabindex: -1 }, L.thanks_title);
-        // Drop links that safe() refused rather than show empty bullets.
-        const share = (j.share || c.share || []).map(x => link(x.url, x.name)).filter(Boolean);
-        count.remove();
-        form.replaceWith(h('div', { part: 'thanks' },
-          head,
-          h('p', {}, L.thanks_text),
-          meter(j.count_text || c.count_text, j.count),
-          j.opt_in_pending && h('p', {}, L.opt_in_pending),
-          share.length && h('p', {}, L.share),
-          share.length && h('ul', {}, ...share.map(a => h('li', {}, a)))));
-        head.focus();
-        el.dispatchEvent(new CustomEvent('urgentaction:done',
-          { bubbles: true, composed: true, detail: { slug, count: j.count } }));
-      };
+  /**
+   * One labelled field. The error line is always there (empty when there is
+   * no error), so aria-describedby never points at nothing.
+   * @param {Widget} widget
+   * @param {string} name
+   * @param {string} labelText
+   * @param {Control} control
+   * @param {string | null} [help]
+   * @param {string} [className]
+   */
+  const field = (widget, name, labelText, control, help, className) => {
+    const id = 'ua-' + name;
+    control.id = id;
+    control.name = name;
+    control.setAttribute('part', 'input');
+    control.setAttribute('aria-describedby', (help ? id + '-h ' : '') + id + '-e');
+    const label = element('label', { for: id, part: 'label' }, labelText);
+    const error = element('p', { id: id + '-e', part: 'error', class: 'e' });
+    widget.fields.set(name, { label, control, error });
+    return element('div', { part: 'field', class: className || 'f' },
+      label,
+      help && element('p', { id: id + '-h', class: 'd' }, help),
+      control,
+      error);
+  };
+
+  /** @param {Record<string, string | number | boolean>} attributes */
+  const input = attributes => element('input', attributes);
+
+  /**
+   * Mark a field invalid with `message`, or valid again without one.
+   * @param {Widget} widget
+   * @param {string} name
+   * @param {string} [message]
+   */
+  const setFieldError = (widget, name, message) => {
+    const { control, error } = fieldNamed(widget, name);
+    control.setAttribute('aria-invalid', message ? 'true' : 'false');
+    error.textContent = message || '';
+  };
+
+  /**
+   * Who the supporter is: name, email, union and country.
+   * @param {Widget} widget
+   */
+  const supporterFields = widget => {
+    const { campaign, labels } = widget;
+    return [
+      field(widget, 'name', labels.name, input({ autocomplete: 'name', required: true })),
+      field(widget, 'email', labels.email, input({ type: 'email', autocomplete: 'email', required: true })),
+      field(widget, 'union', labels.union, input({}), labels.union_help),
+      field(widget, 'country', labels.country, element('select', { autocomplete: 'country' },
+        element('option', { value: '' }, labels.country_choose),
+        ...(campaign.countries || []).map(([code, name]) => element('option', { value: code }, name)))),
+    ];
+  };
+
+  /**
+   * What goes to the targets: subject, the supporter's own line, the message,
+   * and the campaign's translation of a message sent in another language.
+   * @param {Widget} widget
+   */
+  const messageFields = widget => {
+    const { campaign, labels } = widget;
+    const translation = campaign.message_translation;
+    return [
+      field(widget, 'subject', labels.subject, input({ value: campaign.subject })),
+      // The supporter's own line, put first in the mail; the hint says why.
+      field(widget, 'personal', labels.personal, element('textarea', { rows: 3 }), labels.personal_help),
+      field(widget, 'message', labels.message,
+        element('textarea', { rows: 8, lang: campaign.message_lang }, campaign.message), campaign.message_note),
+      translation && element('div', { part: 'field', class: 'f' },
+        element('p', { class: 'd' }, labels.message_translation),
+        element('p', { class: 't', lang: translation.lang, dir: translation.dir }, translation.message)),
+    ];
+  };
+
+  /**
+   * The spam check: its question is the field's label.
+   * @param {Widget} widget
+   */
+  const challengeField = widget => field(widget, 'challenge_answer', widget.campaign.challenge.question,
+    input({ inputmode: 'numeric', autocomplete: 'off', required: true }));
+
+  /**
+   * The opt-in to alerts, the checkbox before its label; none when the
+   * server cannot mail the confirmation link.
+   * @param {Widget} widget
+   */
+  const optInField = widget => {
+    if (widget.campaign.opt_in === false) return null;
+    const wrapper = field(widget, 'opt_in', widget.labels.opt_in, input({ type: 'checkbox' }), null, 'f c');
+    wrapper.prepend(fieldNamed(widget, 'opt_in').control);
+    return wrapper;
+  };
+
+  // People never see or reach it, bots fill it in. Its name matches no
+  // autofill token so browsers leave it empty.
+  const honeypot = () => element('div', { class: 'h', 'aria-hidden': 'true' },
+    input({ name: 'hp', tabindex: -1, autocomplete: 'off' }));
+
+  /**
+   * The form, sending the action when submitted.
+   * @param {Widget} widget
+   */
+  const actionForm = widget => {
+    const { campaign, labels } = widget;
+    widget.token = campaign.challenge.token;
+    const submitButton = element('button', { type: 'submit', part: 'submit' }, labels.submit);
+    const form = element('form', { part: 'form', novalidate: true },
+      ...supporterFields(widget),
+      ...messageFields(widget),
+      challengeField(widget),
+      honeypot(),
+      optInField(widget),
+      element('p', {}, externalLink(campaign.privacy_url, labels.privacy)),
+      submitButton);
+    form.addEventListener('submit', event => {
+      event.preventDefault();
+      if (!submitButton.disabled) sendAction(widget, form, submitButton);
+    });
+    return form;
+  };
+
+  /**
+   * Only emptiness is checked here; the server judges everything else, in
+   * the supporter's language.
+   * @param {Widget} widget
+   */
+  const emptyRequiredFields = widget => {
+    /** @type {Record<string, string[]>} */
+    const errors = {};
+    for (const name of ['name', 'email', 'challenge_answer']) {
+      if (!typed(widget, name)) errors[name] = [widget.labels.required];
     }
-    if (!form) status.textContent = L.error_closed;
-
-    // A section named by its title: a landmark screen reader users can jump to.
-    const root = h('section', { part: 'root', class: 'r', dir: c.dir, lang: c.lang, 'aria-labelledby': 'ua-t' },
-      h('h2', { part: 'title', id: 'ua-t', dir: 'auto' }, c.title),
-      h('p', { part: 'summary', dir: 'auto' }, c.summary),
-      c.partner && h('p', {}, c.partner),
-      h('p', {}, link(c.url, L.read_more)),
-      count,
-      form,
-      status);
-    // Attach only once everything is built: if anything above failed, the
-    // element's own fallback content stays visible.
-    attach(el, root);
+    return errors;
   };
 
-  const mount = el => {
-    if (el.uaMounted) return;
-    el.uaMounted = 1;
-    const slug = el.dataset.urgentaction;
-    const lang = (el.dataset.lang || document.documentElement.lang || navigator.language || '').split(/[-_]/)[0];
-    const api = base + '/api/campaigns/' + encodeURIComponent(slug);
-    return fetch(api + '?lang=' + encodeURIComponent(lang), opts)
-      .then(r => r.json().then(c => {
-        if (r.ok) return render(el, c, api);
-        // A refusal the server explains (this site may not embed the
-        // campaign, no such campaign): say it rather than fail silently.
-        if (!c.error) throw r.status;
-        attach(el, h('div', { part: 'root', class: 'r' },
-          h('p', { part: 'status', class: 's', role: 'alert' }, c.error)));
-      }))
-      .catch(e => {
-        el.uaMounted = 0; // let the host try again with UrgentAction.mount
-        console.warn('urgentaction: cannot show campaign', slug, e);
+  /**
+   * The action as the API takes it.
+   * @param {Widget} widget
+   * @param {HTMLFormElement} form
+   */
+  const actionBody = (widget, form) => ({
+    name: typed(widget, 'name'),
+    email: typed(widget, 'email'),
+    union: typed(widget, 'union'),
+    country: typed(widget, 'country'),
+    subject: typed(widget, 'subject'),
+    personal: typed(widget, 'personal'),
+    message: fieldNamed(widget, 'message').control.value,
+    opt_in: widget.fields.has('opt_in') &&
+      /** @type {HTMLInputElement} */ (fieldNamed(widget, 'opt_in').control).checked,
+    lang: widget.campaign.lang,
+    challenge_token: widget.token,
+    challenge_answer: typed(widget, 'challenge_answer'),
+    hp: /** @type {HTMLInputElement} */ (form.elements.namedItem('hp')).value,
+    partner: widget.host.dataset.partner, // undefined drops out of the JSON
+  });
+
+  /**
+   * Clear the old errors, check, send, and show the answer. The button stays
+   * disabled while the action is on its way.
+   * @param {Widget} widget
+   * @param {HTMLFormElement} form
+   * @param {HTMLButtonElement} submitButton
+   */
+  const sendAction = (widget, form, submitButton) => {
+    const { labels } = widget;
+    widget.fields.forEach((_, name) => setFieldError(widget, name));
+    widget.status.textContent = '';
+    if (showErrors(widget, form, emptyRequiredFields(widget))) return;
+    submitButton.disabled = true;
+    submitButton.textContent = labels.sending;
+    fetch(widget.api + '/actions', Object.assign({
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(actionBody(widget, form)),
+    }, fetchOptions))
+      .then(response => response.json().catch(() => ({}))
+        .then(answer => showAnswer(widget, form, response.status, answer)),
+      () => announce(widget, labels.error_offline)) // keep the input so they can retry
+      .then(() => {
+        submitButton.disabled = false;
+        submitButton.textContent = labels.submit;
       });
   };
 
-  window.UrgentAction = { mount };
-  const init = () => document.querySelectorAll('[data-urgentaction]').forEach(el => mount(el));
-  if (document.readyState == 'loading') document.addEventListener('DOMContentLoaded', init);
-  else init();
+  /**
+   * Errors by field, each under its own field (one for no field goes to the
+   * live region); focus goes to the first invalid field in page order,
+   * whatever the order of the keys. True when there was any error.
+   * @param {Widget} widget
+   * @param {HTMLFormElement} form
+   * @param {Record<string, string | string[]>} errors
+   */
+  const showErrors = (widget, form, errors) => {
+    /** @type {string[]} */
+    const elsewhere = [];
+    for (const key in errors) {
+      const messages = errors[key];
+      const message = Array.isArray(messages) ? messages.join(' ') : messages;
+      // Every challenge failure is reported under "challenge".
+      const name = key.startsWith('challenge') ? 'challenge_answer' : key;
+      if (widget.fields.has(name)) setFieldError(widget, name, message);
+      else elsewhere.push(message);
+    }
+    if (elsewhere.length) announce(widget, elsewhere.join(' '));
+    const firstInvalid = /** @type {HTMLElement | null} */ (form.querySelector('[aria-invalid=true]'));
+    if (firstInvalid) firstInvalid.focus();
+    return !!firstInvalid || elsewhere.length > 0;
+  };
+
+  /** @type {Record<number, keyof FormLabels>} */
+  const errorLabelByStatus = {
+    403: 'error_origin', 409: 'error_duplicate', 410: 'error_closed', 429: 'error_rate_limited',
+  };
+
+  /**
+   * What the API answered to the action.
+   * @param {Widget} widget
+   * @param {HTMLFormElement} form
+   * @param {number} status
+   * @param {ActionAnswer} answer
+   */
+  const showAnswer = (widget, form, status, answer) => {
+    if (answer.challenge) {
+      // A fresh challenge replaces the used one.
+      const challenge = fieldNamed(widget, 'challenge_answer');
+      widget.token = answer.challenge.token;
+      challenge.label.textContent = answer.challenge.question;
+      challenge.control.value = '';
+    }
+    if (status == 201) {
+      showThanks(widget, form, /** @type {ActionTaken} */ (answer));
+    } else if (status == 422 && answer.errors) {
+      showErrors(widget, form, answer.errors);
+    } else {
+      if (status == 410) form.remove();
+      announce(widget, answer.error || widget.labels[errorLabelByStatus[status]]);
+    }
+  };
+
+  /**
+   * The thank-you in place of the form, with the new count and share links;
+   * focus moves to it so a screen reader reads it out.
+   * @param {Widget} widget
+   * @param {HTMLFormElement} form
+   * @param {ActionTaken} taken
+   */
+  const showThanks = (widget, form, taken) => {
+    const { campaign, labels } = widget;
+    const heading = element('h3', { tabindex: -1 }, labels.thanks_title);
+    // Drop links that safeUrl() refused rather than show empty bullets.
+    const share = (taken.share || campaign.share || [])
+      .map(link => externalLink(link.url, link.name)).filter(Boolean);
+    widget.count.remove();
+    form.replaceWith(element('div', { part: 'thanks' },
+      heading,
+      element('p', {}, labels.thanks_text),
+      countLine(taken.count_text || campaign.count_text, taken.count, campaign.goal),
+      taken.opt_in_pending && element('p', {}, labels.opt_in_pending),
+      share.length && element('p', {}, labels.share),
+      share.length && element('ul', {}, ...share.map(link => element('li', {}, link)))));
+    heading.focus();
+    widget.host.dispatchEvent(new CustomEvent('urgentaction:done',
+      { bubbles: true, composed: true, detail: { slug: campaign.slug, count: taken.count } }));
+  };
+
+  /**
+   * The campaign, its count, and its form (or the closed notice).
+   * @param {Host} host
+   * @param {Campaign} campaign
+   * @param {string} api
+   */
+  const renderCampaign = (host, campaign, api) => {
+    const labels = campaign.labels;
+    /** @type {Widget} */
+    const widget = {
+      host,
+      campaign,
+      labels,
+      api,
+      fields: new Map(),
+      status: element('div', { part: 'status', class: 's', role: 'status', 'aria-live': 'polite' }),
+      count: countLine(campaign.count_text, campaign.count, campaign.goal),
+      token: '',
+    };
+    const form = campaign.status != 'closed' ? actionForm(widget) : null;
+    if (!form) widget.status.textContent = labels.error_closed;
+    // A section named by its title: a landmark screen reader users can jump to.
+    attachShadowRoot(host, element('section',
+      { part: 'root', class: 'r', dir: campaign.dir, lang: campaign.lang, 'aria-labelledby': 'ua-t' },
+      element('h2', { part: 'title', id: 'ua-t', dir: 'auto' }, campaign.title),
+      element('p', { part: 'summary', dir: 'auto' }, campaign.summary),
+      campaign.partner && element('p', {}, campaign.partner),
+      element('p', {}, externalLink(campaign.url, labels.read_more)),
+      widget.count,
+      form,
+      widget.status));
+  };
+
+  // --- The list of live campaigns (data-urgentaction-list) ---
+
+  /**
+   * One campaign: its title as a heading linking to its page, the summary,
+   * the count and "read more". Title and summary are in the campaign's own
+   * language, which may not be the list's.
+   * @param {ListedCampaign} campaign
+   * @param {ListLabels} labels
+   */
+  const listItem = (campaign, labels) => {
+    const { lang, dir } = campaign;
+    return element('li', { part: 'item' },
+      element('h2', { part: 'title', lang, dir }, externalLink(campaign.url, campaign.title)),
+      campaign.summary && element('p', { part: 'summary', lang, dir }, campaign.summary),
+      countLine(campaign.count_text, campaign.count, campaign.goal),
+      // Link text that reads on its own: the title follows, for screen readers only.
+      element('p', { part: 'read-more' }, externalLink(campaign.url, labels.read_more,
+        element('span', { class: 'v', lang }, ': ' + campaign.title))));
+  };
+
+  /**
+   * The live campaigns as a list, or a sentence saying there are none.
+   * @param {Host} host
+   * @param {CampaignList} list
+   */
+  const renderList = (host, list) => {
+    const { campaigns, labels } = list;
+    attachShadowRoot(host, element('div', { part: 'root', class: 'r', dir: list.dir, lang: list.lang },
+      campaigns.length
+        ? element('ul', { part: 'list', class: 'l', 'aria-label': labels.title },
+          ...campaigns.map(campaign => listItem(campaign, labels)))
+        : element('p', { part: 'empty' }, labels.empty)));
+  };
+
+  // --- Finding the elements and drawing into them ---
+
+  /**
+   * Fetch one of our JSON answers and draw it. A refusal the server explains
+   * is shown instead; anything else rejects.
+   * @template T
+   * @param {Host} host
+   * @param {string} url
+   * @param {(answer: T) => void} draw
+   * @returns {Promise<void>}
+   */
+  const fetchAndDraw = (host, url, draw) => fetch(url, fetchOptions)
+    .then(response => response.json().then(answer => {
+      if (response.ok) draw(answer);
+      else if (answer.error) showRefusal(host, answer.error);
+      else throw response.status;
+    }));
+
+  /**
+   * The language to ask for: data-lang, else the page's, else the browser's;
+   * its primary subtag only.
+   * @param {Host} host
+   */
+  const preferredLanguage = host =>
+    (host.dataset.lang || document.documentElement.lang || navigator.language || '').split(/[-_]/)[0];
+
+  /**
+   * Draw a campaign (`data-urgentaction="slug"`) or the campaign list
+   * (`data-urgentaction-list`) into `host`. Mounting twice is a no-op.
+   * @param {Host} host
+   */
+  const mount = host => {
+    if (host.uaMounted) return;
+    host.uaMounted = 1;
+    const query = '?lang=' + encodeURIComponent(preferredLanguage(host));
+    const list = 'urgentactionList' in host.dataset;
+    const slug = host.dataset.urgentaction;
+    const api = apiBase + '/api/campaigns' + (list ? '' : '/' + encodeURIComponent(slug || ''));
+    /** @type {Promise<void>} */
+    const drawn = list
+      ? fetchAndDraw(host, api + query, /** @param {CampaignList} answer */ answer => renderList(host, answer))
+      : fetchAndDraw(host, api + query, /** @param {Campaign} answer */ answer => renderCampaign(host, answer, api));
+    return drawn.catch(error => {
+      host.uaMounted = 0; // let the host try again with UrgentAction.mount
+      console.warn('urgentaction: cannot show', list ? 'the campaign list' : 'campaign ' + slug, error);
+    });
+  };
+
+  /** @type {Window & {UrgentAction?: {mount: typeof mount}}} */ (window).UrgentAction = { mount };
+  const mountAll = () => document.querySelectorAll('[data-urgentaction],[data-urgentaction-list]')
+    .forEach(host => mount(/** @type {Host} */ (host)));
+  if (document.readyState == 'loading') document.addEventListener('DOMContentLoaded', mountAll);
+  else mountAll();
 })();

@@ -6,6 +6,8 @@ from flask import Blueprint
 
 from .api import api, widget
 from .embed import embed
+from .feed import site_feed
+from .messages import register_messages
 from .pages import register_pages
 from .submission import cap_body
 
@@ -19,7 +21,9 @@ blueprint = Blueprint(
 # Runs for the nested embed and API blueprints too.
 blueprint.before_request(cap_body)
 register_pages(blueprint)
+register_messages(blueprint)
 blueprint.add_url_rule("/widget.js", "widget", widget)
+blueprint.add_url_rule("/feed.atom", "feed", site_feed)
 blueprint.register_blueprint(embed)
 blueprint.register_blueprint(api, url_prefix="/api")
 

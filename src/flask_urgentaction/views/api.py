@@ -8,15 +8,17 @@ cannot work there; on POST it gets a 403 without CORS headers.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
-from flask import Blueprint, jsonify, request, send_from_directory, url_for
+from flask import Blueprint, current_app, jsonify, request, send_from_directory, url_for
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 
-from .. import links
+from .. import bounces, links
 from ..actions import AlreadyActed, Closed, Taken, opt_in_text
-from ..campaigns import CampaignSnapshot, message_text, text_in
+from ..campaign_cache import Current
+from ..campaigns import CampaignSnapshot, effective_status, message_text, text_in
 from ..challenge import issue
 from ..countries import country_choices
 from ..forms import ActionForm
@@ -24,19 +26,25 @@ from ..i18n import gettext, text_direction
 from ..markdown import render_markdown
 from ..openapi import openapi_document
 from ..origins import is_allowed, request_origin
+from ..storage import get_session
 from .lookup import (
     campaign_language,
     choose_language,
     current_campaign,
+    current_live_campaigns,
+    matched_language,
     public_campaign,
     site_languages,
 )
-from .rendering import count_text, message_context, share_links, too_large
-from .submission import Invalid, Malformed, RateLimited, json_fields, submit
+from .rendering import count_text, message_context, privacy_url, share_links, too_large
+from .submission import Invalid, Malformed, RateLimited, json_fields, read_body, submit
 
 api = Blueprint("api", __name__)
 # Campaign JSON bodies kept per campaign snapshot: one per language and host.
 MAX_KEPT_BODIES = 64
+# Seconds a browser or cache may reuse the campaign list: a new campaign shows
+# within a minute, and a busy partner page's visitors share one answer.
+LIST_MAX_AGE = 60
 
 
 def _cors(response: Response, campaign: CampaignSnapshot | None) -> Response:
@@ -82,8 +90,19 @@ def labels() -> dict[str, str]:
         "country": gettext("Your country"),
         "country_choose": gettext("Choose your country"),
         "subject": gettext("Subject"),
+        "personal": gettext("A line in your own words (optional)"),
+        "personal_help": gettext(
+            "It goes first, above the message. Messages in your own words carry more "
+            "weight and are less likely to be filtered out as bulk mail."
+        ),
         "message": gettext("Your message"),
         "opt_in": opt_in_text(),
+        "publish": gettext("Publish my message on the campaign page"),
+        "publish_help": gettext(
+            "If you tick this, your name, union, country, your own line and your message "
+            "are shown on the campaign's public pages once the organisers approve them. "
+            "Your email address is never shown."
+        ),
         "submit": gettext("Send the message"),
         "sending": gettext("Sending…"),
         "privacy": gettext("Privacy statement"),
@@ -121,7 +140,6 @@ def _campaign_body(found: CampaignSnapshot, lang: str) -> dict[str, Any]:
         "lang": texts.lang,
         "dir": text_direction(texts.lang),
         "languages": found.languages,
-        "status": found.status,
         "title": texts.title,
         "summary": texts.summary,
         "body_html": str(render_markdown(texts.body)),
@@ -135,11 +153,13 @@ def _campaign_body(found: CampaignSnapshot, lang: str) -> dict[str, Any]:
         "message_note": extra.get("message_note", ""),
         "message_translation": extra.get("message_translation"),
         "goal": found.goal,
-        "privacy_url": found.privacy_url,
+        "privacy_url": privacy_url(found),
         "countries": [list(pair) for pair in country_choices(texts.lang)],
         "share": share_links(url, texts.title),
         # False when no confirmation link could be mailed: the widget hides the box.
         "opt_in": links.available(),
+        # Whether to offer "publish my message" (labels.publish, labels.publish_help).
+        "publish": found.publish_messages,
         "labels": labels(),
     }
 
@@ -170,11 +190,77 @@ def campaign(slug: str) -> Response:
     count = current.count
     body = {
         **kept,
+        # Worked out now: a campaign closes at its closes_at with no new version.
+        "status": str(effective_status(found)),
         "count": count,
         "count_text": count_text(count, kept["lang"]),
         "challenge": issue(found.id).as_json(),
     }
     return _answer(body, 200, found)
+
+
+def list_labels() -> dict[str, str]:
+    """Every text the list widget shows besides the campaigns' own."""
+    return {
+        "title": gettext("Urgent actions"),
+        "read_more": gettext("Read more and take action"),
+        "empty": gettext("There are no urgent actions right now."),
+    }
+
+
+def _listed(current: Current, wanted: str, list_lang: str) -> dict[str, Any]:
+    """One campaign of the list: its texts in its language nearest to ``wanted``,
+    its count as a sentence in the list's language."""
+    found = current.campaign
+    texts = text_in(found, matched_language(found, wanted))
+    return {
+        "slug": found.slug,
+        "lang": texts.lang,
+        "dir": text_direction(texts.lang),
+        "title": texts.title,
+        "summary": texts.summary,
+        "count": current.count,
+        "count_text": count_text(current.count, list_lang),
+        "goal": found.goal,
+        "url": url_for("urgentaction.campaign", slug=found.slug, lang=texts.lang, _external=True),
+    }
+
+
+@api.route("/campaigns", methods=["GET"])
+def campaign_list() -> Response:
+    """The live campaigns, for partner sites' list widget.
+
+    A page on an origin the global setting refuses gets a readable 403, as for
+    one campaign. A campaign that narrows its own allowed origins is left out of
+    the list a page on any other origin gets (it could not be embedded there
+    either); a request without ``Origin`` (a server, not a browser) gets them all.
+    """
+    lang = choose_language(site_languages(), "en")
+    origin = request_origin()
+    if origin and not is_allowed(origin, None):
+        message = gettext("The list of urgent actions cannot be shown on this website.")
+        response = _error(message, 403, cors=False)
+        response.headers["Access-Control-Allow-Origin"] = origin
+        return response
+    wanted = request.args.get("lang", "")
+    campaigns = [
+        _listed(current, wanted, lang)
+        for current in current_live_campaigns()
+        if not origin or is_allowed(origin, current.campaign)
+    ]
+    body = {
+        "lang": lang,
+        "dir": text_direction(lang),
+        "campaigns": campaigns,
+        "labels": list_labels(),
+    }
+    response = _cors(jsonify(body), None)
+    # Stored counts, no personal data: shared caches may keep it briefly, apart
+    # per origin (the list differs by origin) and per language asked for.
+    response.headers["Cache-Control"] = f"public, max-age={LIST_MAX_AGE}"
+    response.vary.add("Accept-Language")
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @api.route("/campaigns/<slug>", methods=["OPTIONS"])
@@ -234,6 +320,28 @@ def _invalid(form: ActionForm, campaign: CampaignSnapshot) -> Response:
         # A fresh challenge to retry with, so the widget need not reload.
         body["challenge"] = form.challenge.as_json()
     return _answer(body, 422, campaign)
+
+
+@api.route("/bounces", methods=["POST"])
+def bounce_webhook() -> Response:
+    """Bounces a mail provider reports: a raw DSN or JSON events, signed with
+    ``URGENTACTION_BOUNCE_WEBHOOK_SECRET`` (docs/deliverability.md). Not for browsers:
+    no CORS, and off (404) until the secret is set."""
+    secret = current_app.config.get("URGENTACTION_BOUNCE_WEBHOOK_SECRET")
+    if not secret:
+        return _error("Not found.", 404, cors=False)
+    body = read_body()
+    signature = request.headers.get("X-UrgentAction-Signature")
+    if not bounces.signature_ok(signature, body, str(secret), time.time()):
+        response = _error("Missing, wrong or stale X-UrgentAction-Signature.", 401, cors=False)
+        response.headers["WWW-Authenticate"] = 'X-UrgentAction-Signature realm="bounces"'
+        return response
+    reports = bounces.posted(request.content_type or "", body)
+    if reports is None:
+        message = 'The body is neither a delivery-status notification nor {"events": [...]}.'
+        return _error(message, 400, cors=False)
+    summary = bounces.apply(get_session(), reports, "webhook")
+    return _answer({"recorded": summary.recorded, "ignored": summary.ignored}, 200, cors=False)
 
 
 @api.errorhandler(HTTPException)

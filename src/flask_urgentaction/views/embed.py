@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, abort, make_response, request
 from werkzeug.wrappers import Response
 
-from ..campaigns import CampaignSnapshot, count_actions, text_in
+from ..campaigns import CampaignSnapshot, CampaignStatus, count_actions, effective_status, text_in
 from ..forms import LIMITS
 from ..origins import form_post_allowed, frame_ancestors, is_allowed, normalize
 from ..storage import get_session
@@ -47,11 +47,12 @@ def form(slug: str) -> Response:
     lang = campaign_language(campaign)
     texts = text_in(campaign, lang)
     form = None
-    if campaign.status == "live":
+    live = effective_status(campaign) is CampaignStatus.LIVE
+    if live:
         form = new_form(campaign, texts)
         form.partner.data = _partner_tag(request.args.get("partner", ""))
     page = render(
-        "embed.html", lang, 200 if campaign.status == "live" else 410,
+        "embed.html", lang, 200 if live else 410,
         campaign=campaign, texts=texts, form=form,
         count=count_actions(get_session(), campaign.id),
         embed_origin=_framing_origin(request.referrer or "", campaign),

@@ -1,24 +1,55 @@
-"""Pages for supporters: the list, a campaign and its form, thanks, confirm, unsubscribe."""
+"""Pages for supporters: the list, a campaign and its form, thanks, the archive of
+closed campaigns, confirm, unsubscribe."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Blueprint, abort, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from ..campaigns import count_actions, counts, live_campaigns, text_in
+from ..campaigns import (
+    CampaignSnapshot,
+    CampaignStatus,
+    closed_since,
+    count_actions,
+    effective_status,
+    text_in,
+)
+from ..countries import country_name, sort_key
 from ..i18n import gettext
 from ..origins import form_post_allowed, request_origin
 from ..storage import get_session
 from ..subscriptions import Outcome, confirm, subscriber_for, unsubscribe, would_change
 from ..tokens import Purpose, TokenError
-from .lookup import campaign_language, choose_language, load_campaign, site_languages
-from .rendering import content_policy, form_answer, new_form, render, share_links, too_large
+from .lookup import (
+    campaign_language,
+    choose_language,
+    country_arg,
+    current_closed_campaigns,
+    current_live_campaigns,
+    load_campaign,
+    site_languages,
+)
+from .rendering import (
+    campaign_share_meta,
+    content_policy,
+    countries_text,
+    date_text,
+    form_answer,
+    new_form,
+    render,
+    share_links,
+    too_large,
+)
 from .submission import form_fields, submit
 
 
 def register_pages(bp: Blueprint) -> None:
     bp.add_url_rule("/", "index", index)
+    # Before /<slug> in meaning too: campaigns.validate keeps "archive" from being a slug.
+    bp.add_url_rule("/archive", "archive", archive)
     bp.add_url_rule("/<slug>", "campaign", campaign_page, methods=["GET", "POST"])
     bp.add_url_rule("/<slug>/thanks", "thanks", thanks)
     # Both POSTs are exempt from a host's CSRFProtect (csrf.py): the signed token
@@ -34,16 +65,60 @@ def register_pages(bp: Blueprint) -> None:
     bp.register_error_handler(HTTPException, http_error)
 
 
+# Closed campaigns on one page of the archive.
+ARCHIVE_PER_PAGE = 20
+
+
 def index() -> tuple[str, int]:
     lang = choose_language(site_languages(), "en")
-    session = get_session()
-    by_id = counts(session)
+    live = current_live_campaigns()
+    country = country_arg()
+    # Only the countries of campaigns on the list are offered.
+    present = sorted({code for c in live for code in c.campaign.countries},
+                     key=lambda code: sort_key(country_name(code, lang), lang))  # fmt: skip
     items = [
-        {"campaign": c, "texts": text_in(c, lang), "count": by_id.get(c.id, 0)}
-        for c in live_campaigns(session)
-    ]
-    return render("index.html", lang, items=items,
-                  languages=site_languages())  # fmt: skip
+        {"campaign": c.campaign, "texts": text_in(c.campaign, lang), "count": c.count,
+         "countries": countries_text(c.campaign.countries, lang)}
+        for c in live
+        if not country or country in c.campaign.countries
+    ]  # fmt: skip
+    kept: dict[str, Any] = {"country": country} if country else {}
+    return render(
+        "index.html", lang, items=items, languages=site_languages(), language_args=kept,
+        countries=[(code, country_name(code, lang)) for code in present], country=country,
+        feed_url=url_for("urgentaction.feed", lang=lang, **kept),
+    )  # fmt: skip
+
+
+def archive() -> tuple[str, int]:
+    """Closed campaigns, the latest closed first, with their final counts."""
+    lang = choose_language(site_languages(), "en")
+    closed = current_closed_campaigns()
+    pages = max(1, -(-len(closed) // ARCHIVE_PER_PAGE))
+    asked = request.args.get("page", "1")
+    page = int(asked) if asked.isdigit() else 0
+    if not 1 <= page <= pages:
+        abort(404)
+    start = (page - 1) * ARCHIVE_PER_PAGE
+    items = [
+        {"campaign": c.campaign, "texts": text_in(c.campaign, lang), "count": c.count,
+         "closed_on": closed_on(c.campaign, lang),
+         "countries": countries_text(c.campaign.countries, lang)}
+        for c in closed[start : start + ARCHIVE_PER_PAGE]
+    ]  # fmt: skip
+
+    def page_url(number: int) -> str:
+        extra: dict[str, Any] = {"page": number} if number > 1 else {}
+        return url_for("urgentaction.archive", lang=lang, **extra)
+
+    return render("archive.html", lang, items=items, languages=site_languages(),
+                  page=page, pages=pages, page_url=page_url)  # fmt: skip
+
+
+def closed_on(campaign: CampaignSnapshot, lang: str) -> str:
+    """The day the campaign closed, in ``lang``; "" while it is open."""
+    since = closed_since(campaign)
+    return date_text(since, lang) if since is not None else ""
 
 
 def campaign_page(slug: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
@@ -54,14 +129,16 @@ def campaign_page(slug: str) -> Response | tuple[str, int] | tuple[str, int, dic
         fields = form_fields()
         lang = campaign_language(campaign, fields.text.get("lang", ""))
         submitted = submit(campaign, fields, lang, request_origin())
-        return form_answer(submitted, campaign, lang, "campaign.html", "urgentaction.thanks")
+        return form_answer(submitted, campaign, lang, "campaign.html", "urgentaction.thanks",
+                           closed_on=closed_on(campaign, lang))  # fmt: skip
     lang = campaign_language(campaign)
     texts = text_in(campaign, lang)
-    form = new_form(campaign, texts) if campaign.status == "live" else None
+    live = effective_status(campaign) is CampaignStatus.LIVE
+    form = new_form(campaign, texts) if live else None
     count = count_actions(get_session(), campaign.id)
-    status = 200 if campaign.status == "live" else 410
-    return render("campaign.html", lang, status, campaign=campaign, texts=texts,
-                  form=form, count=count)  # fmt: skip
+    return render("campaign.html", lang, 200 if live else 410, campaign=campaign, texts=texts,
+                  form=form, count=count, closed_on=closed_on(campaign, lang),
+                  share_meta=campaign_share_meta(campaign, texts))  # fmt: skip
 
 
 def thanks(slug: str) -> tuple[str, int]:
@@ -74,6 +151,8 @@ def thanks(slug: str) -> tuple[str, int]:
         count=count_actions(get_session(), campaign.id),
         opt_in_pending=request.args.get("optin") == "1",
         share=share_links(url, texts.title),
+        # Shared from here, the link previews the campaign itself.
+        share_meta=campaign_share_meta(campaign, texts),
     )  # fmt: skip
 
 

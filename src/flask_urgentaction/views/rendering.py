@@ -3,21 +3,29 @@ and what a form submission became, for the campaign page and the iframe embed.""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from babel import Locale
+from babel.core import get_global
+from babel.dates import format_date
+from babel.lists import format_list
 from babel.numbers import format_decimal
-from flask import render_template, url_for
+from flask import current_app, render_template, url_for
 from werkzeug.wrappers import Response
 
 from .. import links
 from ..actions import AlreadyActed, Closed, Taken, opt_in_text
 from ..campaigns import CampaignSnapshot, Text, count_actions, message_text, text_in
+from ..countries import country_name
 from ..forms import ActionForm
 from ..i18n import (
     gettext,
     language_name,
     language_name_in,
+    locale_of,
     ngettext,
     template_helpers,
     text_direction,
@@ -32,8 +40,64 @@ def number(value: int, lang: str) -> str:
     return str(format_decimal(value, locale=lang.replace("-", "_")))
 
 
+def date_text(moment: datetime, lang: str) -> str:
+    """A day written the way ``lang`` writes it (31 January 2027, 31. Januar 2027)."""
+    return str(format_date(moment.astimezone(UTC).date(), format="long", locale=locale_of(lang)))
+
+
+def countries_text(codes: Iterable[str], lang: str) -> str:
+    """Country names as ``lang`` lists them ("Albania and Kosovo")."""
+    names = [country_name(code, lang) for code in codes]
+    return str(format_list(names, locale=locale_of(lang))) if names else ""
+
+
+# Characters of a page's description in a link preview (longer ones are cut there).
+DESCRIPTION_CHARS = 200
+
+
+def shorten(text: str, limit: int = DESCRIPTION_CHARS) -> str:
+    """``text`` on one line, cut at a space before ``limit`` characters with "…"."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
+
+
+def og_locale(lang: str) -> str:
+    """``lang`` as Open Graph writes a locale: language and territory ("de_DE")."""
+    locale = locale_of(lang)
+    territory = locale.territory
+    if not territory:
+        likely = get_global("likely_subtags").get(locale.language)
+        territory = Locale.parse(likely).territory if likely else None
+    return f"{locale.language}_{territory}" if territory else locale.language
+
+
+def campaign_share_meta(campaign: CampaignSnapshot, texts: Text) -> dict[str, Any]:
+    """The link preview of a campaign (templates/urgentaction/_share_meta.html): its
+    title and summary in the page's language, its picture, its page's address."""
+    return {
+        "title": texts.title,
+        "description": shorten(texts.summary or texts.title),
+        "type": "website",
+        # Absolute, from a trusted host only: a preview is kept by the sites it is shared on.
+        "url": links.public_url("urgentaction.campaign", slug=campaign.slug, lang=texts.lang),
+        "locale": og_locale(texts.lang),
+        "locale_alternates": [og_locale(code) for code in campaign.languages if code != texts.lang],
+        "image": campaign.image,
+        "image_alt": texts.image_alt if campaign.image else "",
+    }
+
+
 def count_text(count: int, lang: str) -> str:
     return ngettext("%(num)s message sent", "%(num)s messages sent", count, num=number(count, lang))
+
+
+def privacy_url(campaign: CampaignSnapshot) -> str:
+    """The campaign's privacy statement, else the site's (``URGENTACTION_PRIVACY_URL``)."""
+    return campaign.privacy_url or current_app.config["URGENTACTION_PRIVACY_URL"] or ""
 
 
 def share_links(url: str, title: str) -> list[dict[str, str]]:
@@ -86,6 +150,7 @@ def render(template: str, lang: str, status: int = 200, **context: Any) -> tuple
         number=number,
         count_text=count_text,
         render_markdown=render_markdown,
+        privacy_url=privacy_url,
         opt_in_text=opt_in_text(),
         # No opt-in box when its confirmation link could not be mailed.
         opt_in_offered=links.available(),

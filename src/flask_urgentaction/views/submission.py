@@ -25,9 +25,10 @@ from ..forms import ActionForm
 from ..i18n import gettext
 from ..storage import get_session
 
-# The form's text fields: also the JSON API's keys, besides the boolean opt_in.
-TEXT_FIELDS = ("name", "email", "union", "country", "subject", "message", "lang",
+# The form's text fields: also the JSON API's keys, besides the booleans.
+TEXT_FIELDS = ("name", "email", "union", "country", "subject", "personal", "message", "lang",
                "challenge_token", "challenge_answer", "hp", "partner")  # fmt: skip
+BOOLEAN_FIELDS = ("opt_in", "publish")
 # An action's body is one flat object; anything nested deeper is refused unparsed.
 MAX_JSON_DEPTH = 20
 JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
@@ -107,7 +108,7 @@ def form_fields() -> Fields:
     if request.mimetype == "multipart/form-data":
         text = MultiDict(request.form)
         for name in request.files:
-            if name in TEXT_FIELDS or name == "opt_in":
+            if name in TEXT_FIELDS or name in BOOLEAN_FIELDS:
                 wrong_type[name] = "text"
         return Fields(text, wrong_type)
     if request.mimetype != "application/x-www-form-urlencoded":
@@ -154,11 +155,12 @@ def json_fields() -> Fields | None:
             text[name] = value
         elif value is not None:
             wrong_type[name] = "text"
-    opt_in = body.get("opt_in")
-    if opt_in is True:
-        text["opt_in"] = "y"
-    elif opt_in not in (False, None):
-        wrong_type["opt_in"] = "boolean"
+    for name in BOOLEAN_FIELDS:
+        value = body.get(name)
+        if value is True:
+            text[name] = "y"
+        elif value not in (False, None):
+            wrong_type[name] = "boolean"
     return Fields(text, wrong_type)
 
 
@@ -201,8 +203,10 @@ def submit(
             challenge=solved,
             union=form.union.data or "",
             subject=form.subject.data or "",
+            personal=form.personal.data or "",
             message=form.message.data or "",
             opt_in=bool(form.opt_in.data),
+            publish=bool(form.publish.data),
             partner_tag=form.partner.data or "",
             source_origin=source_origin,
         ),

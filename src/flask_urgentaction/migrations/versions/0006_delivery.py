@@ -35,20 +35,8 @@ def upgrade() -> None:
         "ua_actions",
         sa.Column("edited", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
-    if op.get_bind().dialect.name == "sqlite":
-        # SQLite adds a column with a REFERENCES clause in place (its default is
-        # NULL); Alembic would want a batch rebuild for the constraint.
-        op.execute(
-            "ALTER TABLE ua_outbox ADD COLUMN digest_id INTEGER "
-            "REFERENCES ua_outbox (id) ON DELETE SET NULL"
-        )
-    else:
-        op.add_column(
-            "ua_outbox",
-            sa.Column(
-                "digest_id", sa.Integer(), sa.ForeignKey("ua_outbox.id", ondelete="SET NULL")
-            ),
-        )
+    # No foreign key: SQLite adds one to an existing table only by rebuilding it.
+    op.add_column("ua_outbox", sa.Column("digest_id", sa.Integer()))
     op.create_index("ix_ua_outbox_digest_id", "ua_outbox", ["digest_id"])
     op.create_index("ix_ua_outbox_target_status", "ua_outbox", ["target_id", "status", "id"])
     op.create_table(

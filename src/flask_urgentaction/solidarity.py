@@ -1,0 +1,264 @@
+"""Published solidarity messages: what is shown in public, and its moderation.
+
+A supporter on a campaign with ``[messages] publish = true`` may ask for their
+message to be shown (``actions.take_action`` stores it as pending). Nothing is
+shown until an organiser approves it (:func:`moderate`); a rejected message, or
+one whose supporter was erased (``forget``, ``purge``), is never shown. What is
+shown of an approved message: the supporter's name, union and country, their
+own line and the message, its language and date; never the address.
+
+Every listing reads the index on (campaign, status, time); the time is when
+the action was taken, newest first.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy.orm import Session
+
+from .models import Action, Campaign, MessageStatus
+
+# A teaser is at most this many characters (before its "…"), and these many lines.
+TEASER_CHARS = 300
+TEASER_LINES = 4
+PER_PAGE = 20
+FEED_ENTRIES = 50
+# Joiners: a cut never falls on either side of one.
+JOINING = {"\u200c", "\u200d"}
+SPACE = re.compile(r"\s")
+# Left off the end of a teaser before its "…": spaces, commas, dashes.
+TRAILING = " \t\n,;:\u2013\u2014-"
+
+
+@dataclass(frozen=True)
+class Published:
+    """One approved message as the public sees it."""
+
+    public_id: str
+    name: str
+    union: str
+    country: str
+    lang: str
+    personal: str
+    message: str
+    created_at: datetime
+    # When it was approved (the feed's "updated").
+    approved_at: datetime
+
+    @property
+    def text(self) -> str:
+        """The whole published text: the supporter's own line first, as in the mail."""
+        return f"{self.personal}\n\n{self.message}" if self.personal else self.message
+
+    @property
+    def teaser(self) -> str:
+        return teaser(self.text)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a campaign's published messages."""
+
+    messages: list[Published]
+    number: int
+    pages: int
+    total: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def _cut_at(text: str, limit: int) -> int:
+    """Where to cut ``text`` to at most ``limit`` characters: after the last space
+    that leaves most of it, else (one long word, or a script written without
+    spaces) at the limit, never between a letter and its combining marks."""
+    space = max((m.start() for m in SPACE.finditer(text, 0, limit + 1)), default=-1)
+    if space >= limit // 2:
+        return space
+    end = limit
+    while end > 0 and _joined(text, end):
+        end -= 1
+    return end or limit
+
+
+def _joined(text: str, i: int) -> bool:
+    """Whether ``text[i]`` belongs with the character before it (a combining mark,
+    a joiner, or what a joiner joins), so that no cut may fall before it."""
+    return unicodedata.category(text[i])[0] == "M" or text[i] in JOINING or text[i - 1] in JOINING
+
+
+def teaser(text: str, limit: int = TEASER_CHARS, lines: int = TEASER_LINES) -> str:
+    """The first lines of ``text``, cut at a word if longer than ``limit``, with "…"."""
+    kept = [line.rstrip() for line in text.strip().splitlines()]
+    whole = "\n".join(kept)
+    # Blank lines between paragraphs count: a teaser of the first paragraphs.
+    shown = "\n".join(kept[:lines])
+    if len(shown) > limit:
+        shown = shown[: _cut_at(shown, limit)].rstrip()
+    if shown == whole:
+        return whole
+    return shown.rstrip(TRAILING) + "…"
+
+
+def _shown(campaign_id: int) -> ColumnElement[bool]:
+    return and_(
+        Action.campaign_id == campaign_id,
+        Action.message_status == MessageStatus.APPROVED,
+        Action.erased_at.is_(None),
+    )
+
+
+def _published(action: Action) -> Published:
+    assert action.public_id is not None
+    return Published(
+        public_id=action.public_id,
+        name=action.name,
+        union=action.union,
+        country=action.country,
+        lang=action.lang,
+        personal=action.personal,
+        message=action.message,
+        created_at=action.created_at,
+        approved_at=action.moderated_at or action.created_at,
+    )
+
+
+def languages(session: Session, campaign_id: int) -> list[str]:
+    """The languages of the campaign's published messages, for the filter."""
+    found = session.scalars(select(Action.lang).where(_shown(campaign_id)).distinct())
+    return sorted(found)
+
+
+def page(
+    session: Session, campaign_id: int, number: int = 1, lang: str | None = None,
+    per_page: int = PER_PAGE,
+) -> Page | None:  # fmt: skip
+    """Page ``number`` of the campaign's published messages (in ``lang`` only, when
+    given), newest first; None when there is no such page (the first always is)."""
+    where = _shown(campaign_id)
+    if lang:
+        where = and_(where, Action.lang == lang)
+    total = int(session.scalar(select(func.count()).select_from(Action).where(where)) or 0)
+    pages = max(1, -(-total // per_page))
+    if number < 1 or number > pages:
+        return None
+    rows = session.scalars(
+        select(Action)
+        .where(where)
+        .order_by(Action.created_at.desc(), Action.id.desc())
+        .offset((number - 1) * per_page)
+        .limit(per_page)
+    )
+    return Page([_published(row) for row in rows], number, pages, total)
+
+
+def newest(session: Session, campaign_id: int, limit: int = FEED_ENTRIES) -> list[Published]:
+    """The campaign's newest published messages, for the feed."""
+    rows = session.scalars(
+        select(Action)
+        .where(_shown(campaign_id))
+        .order_by(Action.created_at.desc(), Action.id.desc())
+        .limit(limit)
+    )
+    return [_published(row) for row in rows]
+
+
+def find(session: Session, campaign_id: int, public_id: str) -> Published | None:
+    """One published message of the campaign by its public id."""
+    row = session.scalar(select(Action).where(_shown(campaign_id), Action.public_id == public_id))
+    return None if row is None else _published(row)
+
+
+# Moderation, for organisers (the CLI now, the dashboard later).
+
+
+def listing(
+    session: Session, campaign_id: int, statuses: Iterable[MessageStatus] | None = None
+) -> list[Action]:
+    """The campaign's messages asked to be published (in ``statuses``), newest first."""
+    wanted = list(statuses) if statuses is not None else list(MessageStatus)
+    return list(
+        session.scalars(
+            select(Action)
+            .where(
+                Action.campaign_id == campaign_id,
+                Action.message_status.in_(wanted),
+                Action.erased_at.is_(None),
+            )
+            .order_by(Action.created_at.desc(), Action.id.desc())
+        )
+    )
+
+
+class ModerationError(ValueError):
+    """Some of the ids cannot be moderated; nothing was changed. ``problems`` says
+    why for each, by id."""
+
+    def __init__(self, problems: dict[int, str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{i}: {why}" for i, why in problems.items()))
+
+
+def moderate(
+    session: Session, campaign: Campaign, approve: Iterable[int] = (),
+    reject: Iterable[int] = (),
+) -> dict[int, MessageStatus]:  # fmt: skip
+    """Approve and reject messages of ``campaign`` by action id, all or none; an
+    approved message may still be rejected, and a rejected one approved. Returns
+    the new status by id; raises :class:`ModerationError` naming every id that is
+    not a message of this campaign."""
+    wanted = {i: MessageStatus.APPROVED for i in approve}
+    problems: dict[int, str] = {}
+    for i in reject:
+        if wanted.get(i) is MessageStatus.APPROVED:
+            problems[i] = "given to both --approve and --reject"
+        wanted[i] = MessageStatus.REJECTED
+    rows = session.execute(
+        select(Action.id, Action.campaign_id, Action.message_status, Action.erased_at).where(
+            Action.id.in_(list(wanted))
+        )
+    ).all()
+    found = {row.id: row for row in rows}
+    slugs: dict[int, str] = {
+        campaign_id: slug
+        for campaign_id, slug in session.execute(select(Campaign.id, Campaign.slug))
+    }
+    for i in wanted:
+        row = found.get(i)
+        if i in problems:
+            continue
+        if row is None:
+            problems[i] = "no such message"
+        elif row.campaign_id != campaign.id:
+            other = slugs.get(row.campaign_id, "another campaign")
+            problems[i] = f"a message of {other}, not of {campaign.slug}"
+        elif row.erased_at is not None:
+            problems[i] = "erased: its supporter was forgotten or purged"
+        elif row.message_status is None:
+            problems[i] = "its supporter did not ask to publish it"
+    if problems:
+        session.rollback()
+        raise ModerationError(dict(sorted(problems.items())))
+    now = datetime.now(UTC)
+    for status in MessageStatus:
+        ids = [i for i, s in wanted.items() if s is status]
+        if ids:
+            session.execute(
+                update(Action)
+                .where(Action.id.in_(ids), Action.campaign_id == campaign.id)
+                .values(message_status=status, moderated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+    session.commit()
+    return dict(sorted(wanted.items()))
