@@ -114,6 +114,9 @@ done
 
 # Insert or update by slug, so loading again is harmless.
 "${FLASK[@]}" urgentaction campaigns load examples/demo/campaigns/*.toml
+# A few approved solidarity messages for the home page (once: a run after that
+# leaves them as they are). Taken through the JSON API, approved as an organiser would.
+"${FLASK[@]}" demo seed-messages
 
 # Mail is sent right after each action; the worker retries whatever failed.
 "${FLASK[@]}" urgentaction worker &

@@ -93,3 +93,29 @@ def test_demo_campaigns_load_and_an_action_shows_up_in_the_mailbox(demo: Flask) 
     assert "Reinstate the miners." in shown
     assert "/actions/confirm/" in shown  # the link a newcomer clicks through
     assert client.get("/mailbox/..%2Fapp.py").status_code == 404
+
+
+def test_demo_seeds_published_messages_once_and_its_home_page_shows_both_widgets(
+    demo: Flask,
+) -> None:
+    runner = demo.test_cli_runner()
+    files = sorted(str(p) for p in (DEMO / "campaigns").glob("*.toml"))
+    assert runner.invoke(args=["urgentaction", "campaigns", "load", *files]).exit_code == 0
+    seeded = runner.invoke(args=["demo", "seed-messages"])
+    assert seeded.exit_code == 0, seeded.output
+    assert "3 solidarity messages published" in seeded.output
+    again = runner.invoke(args=["demo", "seed-messages"])
+    assert again.exit_code == 0 and "already seeded" in again.output
+
+    client = demo.test_client()
+    body = client.get("/actions/api/campaigns/ironbridge-dockworkers/messages?lang=bs").get_json()
+    assert body["total"] == 3
+    assert sorted(m["lang"] for m in body["messages"]) == ["ar", "bs", "en"]
+    assert {m["dir"] for m in body["messages"]} == {"ltr", "rtl"}
+    campaign = client.get("/actions/api/campaigns/ironbridge-dockworkers").get_json()
+    assert campaign["languages"] == ["en", "bs", "ar"] and campaign["publish"] is True
+
+    home = client.get("/").get_data(as_text=True)
+    assert '<div data-urgentaction-list data-lang="en">' in home
+    assert '<div data-urgentaction-messages="ironbridge-dockworkers" data-lang="en">' in home
+    assert re.search(r'<script src="http://[^"/]+/actions/widget\.js" async></script>', home)

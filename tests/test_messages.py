@@ -25,7 +25,7 @@ from flask_urgentaction.storage import get_session, get_storage
 
 from .conftest import SAMPLE, Mailbox, action_body, api_challenge, form_data, migrate
 from .servers import call
-from .test_api import campaign_variant, load_campaign
+from .test_api import campaign_variant, load_campaign, widget_typedef
 from .test_pages import Page
 
 SLUG = "example-mine-strike"
@@ -642,3 +642,126 @@ def test_migration_adds_and_removes_the_publication_columns(app: Flask, publishi
     assert indexes["ix_ua_actions_messages"]["column_names"] == [
         "campaign_id", "message_status", "created_at",
     ]  # fmt: skip
+
+
+# The JSON list for the messages widget: GET /api/campaigns/<slug>/messages
+
+API_MESSAGES = f"/actions/api/campaigns/{SLUG}/messages"
+PUBLISHED_KEYS = {"public_id", "name", "union", "country", "country_name", "lang",
+                  "language_name", "dir", "teaser", "date", "date_text", "url"}  # fmt: skip
+
+
+def test_messages_json_lists_approved_messages_only_newest_first_without_addresses(
+    app: Flask, client: FlaskClient, publishing: Any
+) -> None:
+    ana = act(client, "ana@example.org", union="SSM", country="BA", message="From Tuzla.")
+    sara = act(client, "sara@example.org", lang="ar", country="EG", message=ARABIC_TEXT)
+    rejected = act(client, "rex@example.org", message="Rejected.")
+    erased = act(client, "erin@example.org", message="Forget me.")
+    act(client, "pending@example.org", message="Not yet.")
+    act(client, "quiet@example.org", publish=False, message="Not asked.")
+    approve(app, ana, sara, rejected, erased)
+    assert run(app, "messages", SLUG, f"--reject={rejected}").exit_code == 0
+    assert run(app, "forget", "erin@example.org", "--yes").exit_code == 0
+
+    response = client.get(f"{API_MESSAGES}?lang=de")
+    assert response.status_code == 200
+    raw = response.get_data(as_text=True)
+    # No address, and no row id: only the public ids name the messages.
+    assert "@" not in raw
+    body = response.get_json()
+    assert (body["slug"], body["lang"], body["dir"]) == (SLUG, "de", "ltr")
+    assert (body["page"], body["pages"], body["total"], body["written_in"]) == (1, 1, 2, "")
+    assert body["url"] == f"http://actions.test{MESSAGES}?lang=de"
+    assert body["heading"].endswith(body["title"]) and body["title"]
+    assert set(body["labels"]) == {"read_more", "all", "empty"}
+    newest, older = body["messages"]
+    assert set(newest) == set(older) == PUBLISHED_KEYS
+    assert [newest["teaser"], older["teaser"]] == [solidarity.teaser(ARABIC_TEXT), "From Tuzla."]
+    assert newest["teaser"].endswith("…")
+    assert (newest["lang"], newest["dir"], newest["language_name"]) == ("ar", "rtl", "Arabisch")
+    assert (older["name"], older["union"], older["country"]) == ("Ana", "SSM", "BA")
+    assert (older["country_name"], older["language_name"], older["dir"]) == (
+        "Bosnien und Herzegowina", "Englisch", "ltr",
+    )  # fmt: skip
+    created = stored("ana@example.org").created_at
+    assert older["date"] == created.date().isoformat()
+    assert older["date_text"] == format_date(created.date(), format="long", locale="de")
+    public_id = stored("ana@example.org").public_id
+    assert older["public_id"] == public_id
+    assert older["url"] == f"http://actions.test{MESSAGES}/{public_id}?lang=de"
+    assert client.get(older["url"]).status_code == 200
+    assert str(ana) not in {m["public_id"] for m in body["messages"]}
+
+
+def test_messages_json_filters_by_language_and_pages_like_the_page(
+    app: Flask, client: FlaskClient, publishing: Any
+) -> None:
+    ids = [act(client, f"s{n:02}@example.org", message=f"Message number {n}.") for n in range(20)]
+    ids.append(act(client, "sara@example.org", lang="ar", message="تضامننا"))
+    approve(app, *ids)
+    first = client.get(API_MESSAGES).get_json()
+    assert (first["pages"], first["total"], len(first["messages"])) == (2, 21, 20)
+    second = client.get(f"{API_MESSAGES}?page=2").get_json()
+    assert [m["teaser"] for m in second["messages"]] == ["Message number 0."]
+    arabic = client.get(f"{API_MESSAGES}?written_in=ar&lang=ar").get_json()
+    assert (arabic["written_in"], arabic["total"], arabic["dir"]) == ("ar", 1, "rtl")
+    assert [m["teaser"] for m in arabic["messages"]] == ["تضامننا"]
+    # A language no message is in filters nothing, as on the page.
+    assert client.get(f"{API_MESSAGES}?written_in=fr").get_json()["total"] == 21
+    for bad in ("3", "0", "two"):
+        response = client.get(f"{API_MESSAGES}?page={bad}")
+        assert response.status_code == 404 and response.get_json()["error"], bad
+
+
+def test_messages_json_empty_then_404_where_the_campaign_does_not_publish(
+    app: Flask, client: FlaskClient, publishing: Any, tmp_path: Path
+) -> None:
+    empty = client.get(f"{API_MESSAGES}?lang=de").get_json()
+    assert (empty["messages"], empty["total"]) == ([], 0)
+    assert empty["labels"]["empty"] == "Es wurden noch keine Nachrichten veröffentlicht."
+    load_campaign(tmp_path, SAMPLE)
+    refused = client.get(API_MESSAGES)
+    assert refused.status_code == 404
+    assert refused.get_json() == {"error": "This campaign does not publish solidarity messages."}
+    load_campaign(tmp_path, campaign_variant("a-draft", status="draft") + PUBLISH)
+    assert client.get("/actions/api/campaigns/a-draft/messages").status_code == 404
+    assert client.get("/actions/api/campaigns/nothing/messages").status_code == 404
+
+
+def test_messages_json_cors_and_caching_follow_the_campaign_list(
+    app: Flask, client: FlaskClient, publishing: Any, tmp_path: Path
+) -> None:
+    approve(app, act(client, "ana@example.org", message="Hello."))
+    response = client.get(API_MESSAGES, headers={"Origin": "https://union.example"})
+    assert response.headers["Access-Control-Allow-Origin"] == "https://union.example"
+    assert "Origin" in response.vary and "Accept-Language" in response.vary
+    assert response.headers["Cache-Control"] == "public, max-age=60"
+    etag = response.headers["ETag"]
+    again = client.get(
+        API_MESSAGES, headers={"If-None-Match": etag, "Origin": "https://union.example"}
+    )
+    assert again.status_code == 304
+    # A campaign that narrows its origins: others get a readable 403 and no messages.
+    narrow = 'allowed_origins = ["https://union.example"]'
+    load_campaign(tmp_path, campaign_variant(SLUG, extra=narrow) + PUBLISH)
+    refused = client.get(API_MESSAGES, headers={"Origin": "https://other.example"})
+    assert refused.status_code == 403
+    assert refused.headers["Access-Control-Allow-Origin"] == "https://other.example"
+    assert refused.get_json() == {"error": "This campaign cannot be embedded on this website."}
+    allowed = client.get(API_MESSAGES, headers={"Origin": "https://union.example"})
+    assert allowed.status_code == 200 and len(allowed.get_json()["messages"]) == 1
+    # A server (no Origin) reads it, without CORS headers.
+    plain = client.get(API_MESSAGES)
+    assert plain.status_code == 200 and "Access-Control-Allow-Origin" not in plain.headers
+
+
+def test_messages_json_serves_every_key_the_widget_source_reads(
+    app: Flask, client: FlaskClient, publishing: Any
+) -> None:
+    approve(app, act(client, "ana@example.org", message="Hello."))
+    body = client.get(API_MESSAGES).get_json()
+    assert {"heading", "url", "messages"} <= widget_typedef("MessageList") <= set(body)
+    assert {"teaser", "dir", "date_text"} <= widget_typedef("PublishedMessage")
+    assert widget_typedef("PublishedMessage") <= set(body["messages"][0])
+    assert widget_typedef("MessageLabels") == set(body["labels"])

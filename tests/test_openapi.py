@@ -20,10 +20,14 @@ from flask_urgentaction.openapi import openapi_document, response_schema
 from .conftest import action_body
 from .test_api import ACTIONS, SLUG, URL, campaign_variant, load_campaign
 
+MESSAGES_URL = f"/actions/api/campaigns/{SLUG}/messages"
+
 API_PREFIX = "/actions/api"
 LIST_PATH = "/campaigns"
 CAMPAIGN_PATH = "/campaigns/{slug}"
 ACTIONS_PATH = "/campaigns/{slug}/actions"
+MESSAGES_PATH = "/campaigns/{slug}/messages"
+PUBLISH = "\n[messages]\npublish = true\n"
 
 
 @pytest.fixture
@@ -71,6 +75,7 @@ def test_every_api_route_is_documented(app: Flask, document: dict[str, Any]) -> 
             assert method.lower() in document["paths"].get(path, {}), f"{method} {path}"
     assert found == {
         (LIST_PATH, "get"), (CAMPAIGN_PATH, "get"), (ACTIONS_PATH, "post"), ("/bounces", "post"),
+        (MESSAGES_PATH, "get"),
     }  # fmt: skip
 
 
@@ -129,6 +134,17 @@ def test_documented_campaign_keys_are_exactly_the_served_ones(
     assert served == set(documented)
 
 
+def test_documented_message_keys_are_exactly_the_served_ones(
+    client: FlaskClient, campaign: Campaign, document: dict[str, Any], tmp_path: Path
+) -> None:
+    body = _messages_200(client, tmp_path).get_json()
+    schemas = document["components"]["schemas"]
+    assert set(body) == set(schemas["MessageList"]["properties"])
+    (item,) = body["messages"]
+    assert set(item) == set(schemas["PublishedMessage"]["properties"])
+    assert set(body["labels"]) == set(schemas["MessageList"]["properties"]["labels"]["required"])
+
+
 def test_documented_list_keys_are_exactly_the_served_ones(
     client: FlaskClient, campaign: Campaign, document: dict[str, Any]
 ) -> None:
@@ -158,6 +174,34 @@ def _list_200_empty(client: FlaskClient, tmp: Path) -> TestResponse:
 def _list_403(client: FlaskClient, tmp: Path) -> TestResponse:
     client.application.config["URGENTACTION_ALLOWED_ORIGINS"] = ["https://a.example"]
     return client.get(f"{API_PREFIX}/campaigns", headers={"Origin": "https://b.example"})
+
+
+def _messages_200(client: FlaskClient, tmp: Path) -> TestResponse:
+    load_campaign(tmp, campaign_variant(SLUG) + PUBLISH)
+    body = action_body(client, publish=True, union="", personal="Solidarnost!", lang="de")
+    assert client.post(ACTIONS, json=body).status_code == 201
+    result = client.application.test_cli_runner().invoke(
+        args=["urgentaction", "messages", SLUG, "--approve", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    response = client.get(f"{MESSAGES_URL}?lang=de")
+    assert len(response.get_json()["messages"]) == 1
+    return response
+
+
+def _messages_200_empty(client: FlaskClient, tmp: Path) -> TestResponse:
+    load_campaign(tmp, campaign_variant(SLUG) + PUBLISH)
+    return client.get(MESSAGES_URL)
+
+
+def _messages_403(client: FlaskClient, tmp: Path) -> TestResponse:
+    narrow = 'allowed_origins = ["https://a.example"]'
+    load_campaign(tmp, campaign_variant(SLUG, extra=narrow) + PUBLISH)
+    return client.get(MESSAGES_URL, headers={"Origin": "https://b.example"})
+
+
+def _messages_404(client: FlaskClient, tmp: Path) -> TestResponse:
+    return client.get(MESSAGES_URL)
 
 
 def _get_200(client: FlaskClient, tmp: Path) -> TestResponse:
@@ -231,6 +275,10 @@ def _post_422_challenge(client: FlaskClient, tmp: Path) -> TestResponse:
         (LIST_PATH, "get", 200, _list_200),
         (LIST_PATH, "get", 200, _list_200_empty),
         (LIST_PATH, "get", 403, _list_403),
+        (MESSAGES_PATH, "get", 200, _messages_200),
+        (MESSAGES_PATH, "get", 200, _messages_200_empty),
+        (MESSAGES_PATH, "get", 403, _messages_403),
+        (MESSAGES_PATH, "get", 404, _messages_404),
         (CAMPAIGN_PATH, "get", 200, _get_200),
         (CAMPAIGN_PATH, "get", 200, _get_200_closed),
         (CAMPAIGN_PATH, "get", 403, _get_403),

@@ -5,6 +5,7 @@ Run it with ``scripts/demo.sh``, or by hand::
     python examples/demo/mailcatcher.py --port 1025 --dir examples/demo/mailbox &
     flask --app examples/demo/app.py urgentaction campaigns load \\
         examples/demo/campaigns/*.toml
+    flask --app examples/demo/app.py demo seed-messages
     flask --app examples/demo/app.py run
 
 All mail goes to the local catcher; ``/mailbox/`` shows what it caught.
@@ -24,6 +25,7 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import click
 from flask import (
     Blueprint,
     Flask,
@@ -33,9 +35,13 @@ from flask import (
     render_template,
     request,
 )
+from flask.cli import AppGroup
 from markupsafe import Markup, escape
+from sqlalchemy import select
 
-from flask_urgentaction import UrgentAction
+from flask_urgentaction import UrgentAction, solidarity
+from flask_urgentaction.models import Campaign
+from flask_urgentaction.storage import get_session
 
 HERE = Path(__file__).resolve().parent
 
@@ -84,7 +90,75 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(site)
     app.register_blueprint(mailbox)
+    app.cli.add_command(demo_cli)
     return app
+
+
+# --- Published solidarity messages for the demo's home page -----------------
+
+# The campaign that publishes its supporters' messages, and a few of them.
+MESSAGES_SLUG = "ironbridge-dockworkers"
+SEED_MESSAGES = [
+    {"name": "Amina Hadžić", "email": "amina@example.org", "union": "Sindikat lučkih radnika",
+     "country": "BA", "lang": "bs",
+     "message": "Iz Tuzle šaljemo punu podršku. Vaša borba za sigurne smjene je i naša borba."},
+    {"name": "Youssef Benali", "email": "youssef@example.org", "union": "نقابة عمال الموانئ",
+     "country": "MA", "lang": "ar",
+     "message": "من ميناء الدار البيضاء نقف معكم. السلامة في العمل حق وليست امتيازًا."},
+    {"name": "Grace Okafor", "email": "grace@example.org", "union": "Dockers' Branch 7",
+     "country": "GB", "lang": "en",
+     "message": "Dockers here stand with you. Nobody should work 16 hours under a crane."},
+]  # fmt: skip
+
+
+def seed_messages(app: Flask) -> int:
+    """Take the demo's sample actions through the JSON API, asking to publish, and
+    approve them as an organiser would (``flask urgentaction messages --approve``).
+
+    Done once: a campaign with any message asked to be published is left alone.
+    Returns how many messages were approved.
+    """
+    with app.app_context():
+        session = get_session()
+        campaign = session.scalar(select(Campaign).where(Campaign.slug == MESSAGES_SLUG))
+        if campaign is None or solidarity.listing(session, campaign.id):
+            return 0
+    api = f"{app.config.get('URGENTACTION_URL_PREFIX', '/actions')}/api/campaigns/{MESSAGES_SLUG}"
+    # A test client from an address of its own (TEST-NET), so the seeding takes
+    # nothing from the rate limit of a visitor on this machine; the spam check's
+    # minimum fill time is for people, not for this script.
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.1"
+    min_fill = app.config["URGENTACTION_MIN_FILL_SECONDS"]
+    app.config["URGENTACTION_MIN_FILL_SECONDS"] = 0
+    try:
+        for fields in SEED_MESSAGES:
+            challenge = client.get(f"{api}?lang=en").get_json()["challenge"]
+            answer = re.search(r"\d{4}", challenge["question"])
+            assert answer, challenge
+            body = {**fields, "publish": True, "challenge_token": challenge["token"],
+                    "challenge_answer": answer.group(0), "hp": ""}  # fmt: skip
+            response = client.post(f"{api}/actions", json=body)
+            if response.status_code != 201:
+                raise click.ClickException(f"seeding {fields['email']}: {response.get_json()}")
+    finally:
+        app.config["URGENTACTION_MIN_FILL_SECONDS"] = min_fill
+    with app.app_context():
+        session = get_session()
+        campaign = session.scalar(select(Campaign).where(Campaign.slug == MESSAGES_SLUG))
+        assert campaign is not None
+        pending = [action.id for action in solidarity.listing(session, campaign.id)]
+        return len(solidarity.moderate(session, campaign, approve=pending))
+
+
+demo_cli = AppGroup("demo", help="The demo's own set-up.")
+
+
+@demo_cli.command("seed-messages")
+def seed_messages_command() -> None:
+    """Publish a few sample solidarity messages on the demo's messages campaign."""
+    count = seed_messages(current_app._get_current_object())
+    click.echo(f"{count} solidarity messages published" if count else "messages already seeded")
 
 
 def _actions_url() -> str:
@@ -116,7 +190,9 @@ def _demo_campaigns() -> list[tuple[str, str]]:
 
 @site.get("/")
 def home() -> str:
-    return render_template("demo/home.html")
+    # The partner-site widgets, as on any other site: absolute script address.
+    widget_src = request.host_url.rstrip("/") + _actions_url() + "widget.js"
+    return render_template("demo/home.html", widget_src=widget_src, messages_slug=MESSAGES_SLUG)
 
 
 @site.get("/embed-demo")

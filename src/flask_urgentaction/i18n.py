@@ -8,6 +8,7 @@ chose (kept on ``g``) rather than Flask-Babel's global locale.
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -113,6 +114,18 @@ def locale_of(lang: str) -> Locale:
 
 def text_direction(lang: str) -> str:
     return "rtl" if locale_of(lang).character_order == "right-to-left" else "ltr"
+
+
+def written_direction(text: str, lang: str) -> str:
+    """The direction ``text`` is written in, decided as HTML's ``dir="auto"`` does it
+    (by its first strongly directional letter); ``lang``'s when it has none."""
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            return "rtl"
+        if kind == "L":
+            return "ltr"
+    return text_direction(lang)
 
 
 def language_name(lang: str) -> str:

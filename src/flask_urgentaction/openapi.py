@@ -42,6 +42,7 @@ def _schemas() -> dict[str, Any]:
     label_keys = ["name", "email", "union", "country", "personal", "personal_help", "message",
                   "opt_in", "publish", "publish_help", "submit"]  # fmt: skip
     list_label_keys = ["title", "read_more", "empty"]
+    message_label_keys = ["read_more", "all", "empty"]
     list_item_keys = ["slug", "lang", "dir", "title", "summary", "count", "count_text", "goal",
                       "url"]  # fmt: skip
     campaign_props: dict[str, Any] = {
@@ -245,6 +246,96 @@ def _schemas() -> dict[str, Any]:
             },
             "required": list_item_keys,
         },
+        "MessageList": {
+            "type": "object",
+            "description": "One page of a campaign's published solidarity messages (approved"
+            " by an organiser, of supporters not erased), newest first, as its messages page"
+            " shows them.",
+            "properties": {
+                "slug": {"type": "string"},
+                "lang": _string("The reader's language: the campaign's nearest to `?lang=`."),
+                "dir": {"type": "string", "enum": ["ltr", "rtl"]},
+                "title": _string("The campaign's title in `lang`."),
+                "heading": _string("A heading for the list, naming the campaign."),
+                "url": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": "Absolute URL of the campaign's messages page in `lang`.",
+                },
+                "written_in": _string("The `?written_in=` filter applied, or empty."),
+                "page": {"type": "integer", "minimum": 1},
+                "pages": {"type": "integer", "minimum": 1},
+                "total": {"type": "integer", "minimum": 0, "description": "Messages on all pages."},
+                "messages": {"type": "array", "items": _ref("PublishedMessage"), "maxItems": 20},
+                "labels": {
+                    "type": "object",
+                    "properties": {key: {"type": "string"} for key in message_label_keys},
+                    "required": message_label_keys,
+                    "additionalProperties": {"type": "string"},
+                    "description": "`read_more`: the link to one message; `all`: the link to"
+                    " the messages page; `empty`: the sentence for an empty list.",
+                },
+            },
+            "required": [
+                "slug",
+                "lang",
+                "dir",
+                "title",
+                "heading",
+                "url",
+                "written_in",
+                "page",
+                "pages",
+                "total",
+                "messages",
+                "labels",
+            ],
+        },
+        # What a supporter asked to show, and nothing else: no address, no row id.
+        "PublishedMessage": {
+            "type": "object",
+            "properties": {
+                "public_id": _string("The message's random public id (in its URL)."),
+                "name": {"type": "string"},
+                "union": _string("Empty when not given."),
+                "country": _string("ISO 3166-1 alpha-2 code, or empty."),
+                "country_name": _string("The country's name in the reader's language."),
+                "lang": _string("The language of the page the supporter wrote from."),
+                "language_name": _string("That language's name in the reader's language."),
+                "dir": {
+                    "type": "string",
+                    "enum": ["ltr", "rtl"],
+                    "description": "The direction the teaser is written in (by its first"
+                    ' strong letter, as `dir="auto"`; else `lang`\'s).',
+                },
+                "teaser": _string(
+                    "The supporter's own line and message, cut at a word after about 300"
+                    " characters (ending in …); line breaks kept."
+                ),
+                "date": {"type": "string", "format": "date", "description": "Day written."},
+                "date_text": _string("That day as the reader's language writes it."),
+                "url": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": "Absolute URL of the whole message on its own page.",
+                },
+            },
+            "required": [
+                "public_id",
+                "name",
+                "union",
+                "country",
+                "country_name",
+                "lang",
+                "language_name",
+                "dir",
+                "teaser",
+                "date",
+                "date_text",
+                "url",
+            ],
+            "additionalProperties": False,
+        },
         "ActionRequest": {
             "type": "object",
             "properties": action_props,
@@ -439,7 +530,8 @@ def openapi_document(api_base: str) -> dict[str, Any]:
             "version": _package_version(),
             "description": (
                 "JSON API behind the embeddable urgent action widget: list the live "
-                "campaigns, read a campaign and take an action; and a webhook that takes "
+                "campaigns, read a campaign, take an action and read its published"
+                " solidarity messages; and a webhook that takes "
                 "in bounces from a mail provider. Error texts are in the request's language."
             ),
         },
@@ -497,6 +589,54 @@ def openapi_document(api_base: str) -> dict[str, Any]:
                         "403": _response("Origin not allowed for this campaign.", "Error"),
                         "404": _response(
                             "No such campaign (or a draft, or before opens_at).", "Error"
+                        ),
+                    },
+                }
+            },
+            "/campaigns/{slug}/messages": {
+                "get": {
+                    "operationId": "listMessages",
+                    "summary": "A page of a campaign's published solidarity messages.",
+                    "description": (
+                        "For the messages widget on a partner page. A simple GET (no"
+                        " preflight). Cacheable for 60 seconds; carries an ETag"
+                        " (If-None-Match gets a 304). The answer varies by Origin and"
+                        " Accept-Language."
+                    ),
+                    "parameters": [
+                        dict(slug_param),
+                        {
+                            "name": "lang",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 35},
+                            "description": (
+                                "The reader's language (countries, languages, dates and"
+                                " labels), matched as for the campaign."
+                            ),
+                        },
+                        {
+                            "name": "written_in",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 35},
+                            "description": "Only the messages written in this language.",
+                        },
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "default": 1},
+                            "description": "20 messages to a page.",
+                        },
+                    ],
+                    "responses": {
+                        "200": _response("The messages.", "MessageList"),
+                        "403": _response("Origin not allowed for this campaign.", "Error"),
+                        "404": _response(
+                            "No such campaign (or a draft), a campaign that does not publish"
+                            " messages, or no such page.",
+                            "Error",
                         ),
                     },
                 }

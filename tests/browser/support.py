@@ -150,6 +150,18 @@ class LiveApp:
         snippet = re.sub(r' data-lang="[^"]*"', attributes, snippet, count=1)
         return snippet if script else re.sub(r"<script\b.*?</script>\n?", "", snippet)
 
+    def messages_widget(self, slug: str = SLUG, script: bool = True, **data: str) -> str:
+        """The documented messages snippet against this server for ``slug``, as
+        ``campaign_list`` does it."""
+        snippet = docs_snippet("data-urgentaction-messages").replace(DOCS_ORIGIN, self.origin)
+        snippet = snippet.replace(
+            f'data-urgentaction-messages="{SLUG}"', f'data-urgentaction-messages="{slug}"'
+        )
+        data = {"lang": "en", **data}
+        attributes = "".join(f' data-{key}="{value}"' for key, value in data.items() if value)
+        snippet = re.sub(r' data-lang="[^"]*"', attributes, snippet, count=1)
+        return snippet if script else re.sub(r"<script\b.*?</script>\n?", "", snippet)
+
     def iframe(self, **params: str) -> str:
         """The documented iframe snippet with its resize listener, against this server.
 

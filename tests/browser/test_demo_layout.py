@@ -110,3 +110,33 @@ def test_arabic_campaign_page_in_the_demo_layout_is_mirrored_inside_only(
     expect(page.locator("#main").locator("..")).to_have_attribute("dir", "rtl")
     (action,) = demo.actions()
     assert action.lang == "ar"
+
+
+def test_demo_home_page_shows_the_campaign_list_and_the_published_messages(
+    demo: LiveApp, axe_page: Page
+) -> None:
+    runner = demo.app.test_cli_runner()
+    files = sorted(str(p) for p in (DEMO / "campaigns").glob("*.toml"))
+    assert runner.invoke(args=["urgentaction", "campaigns", "load", *files]).exit_code == 0
+    seeded = runner.invoke(args=["demo", "seed-messages"])
+    assert seeded.exit_code == 0, seeded.output
+
+    axe_page.goto(f"{demo.origin}/")
+    campaigns = axe_page.locator("[data-urgentaction-list]")
+    expect(
+        campaigns.get_by_role("heading", name="Reinstate the Kestrel Hill miners")
+    ).to_be_visible()
+    # The sample campaign and the demo's three.
+    expect(campaigns.get_by_role("listitem")).to_have_count(4)
+    messages = axe_page.locator("[data-urgentaction-messages]")
+    expect(messages.get_by_role("heading", level=2)).to_have_text(
+        "Solidarity messages: Stand with the locked-out Ironbridge dockworkers"
+    )
+    expect(messages.get_by_role("heading", level=3)).to_have_count(3)
+    arabic = messages.locator("[part=teaser][lang=ar]")
+    assert arabic.evaluate("el => getComputedStyle(el).direction") == "rtl"
+    expect(messages.locator("[part=teaser][lang=bs]")).to_have_text(re.compile("^Iz Tuzle"))
+    expect(messages.get_by_role("link", name="All solidarity messages")).to_have_attribute(
+        "href", re.compile(r"/actions/ironbridge-dockworkers/messages\?lang=en$")
+    )
+    assert violations(axe_page) == []

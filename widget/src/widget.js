@@ -32,6 +32,7 @@
  * @property {[string, string][]} countries
  * @property {ShareLink[]} share
  * @property {boolean} opt_in
+ * @property {boolean} publish
  * @property {FormLabels} labels
  */
 
@@ -50,6 +51,8 @@
  * @property {string} message
  * @property {string} message_translation
  * @property {string} opt_in
+ * @property {string} publish
+ * @property {string} publish_help
  * @property {string} submit
  * @property {string} sending
  * @property {string} privacy
@@ -120,6 +123,36 @@
  * @typedef {object} ListLabels
  * @property {string} title
  * @property {string} read_more
+ * @property {string} empty
+ */
+
+/**
+ * A page of a campaign's published solidarity messages
+ * (`GET /api/campaigns/<slug>/messages`), as the messages widget reads it.
+ * @typedef {object} MessageList
+ * @property {string} lang
+ * @property {'ltr' | 'rtl'} dir
+ * @property {string} heading
+ * @property {string} url
+ * @property {PublishedMessage[]} messages
+ * @property {MessageLabels} labels
+ *
+ * @typedef {object} PublishedMessage
+ * @property {string} name
+ * @property {string} union
+ * @property {string} country_name
+ * @property {string} lang
+ * @property {string} language_name
+ * @property {'ltr' | 'rtl'} dir
+ * @property {string} teaser
+ * @property {string} date
+ * @property {string} date_text
+ * @property {string} url
+ *
+ * Every text of the messages widget, in the reader's language.
+ * @typedef {object} MessageLabels
+ * @property {string} read_more
+ * @property {string} all
  * @property {string} empty
  */
 
@@ -226,10 +259,13 @@
     'input,select,textarea{display:block;width:100%;padding:.5em;background:var(--ua-bg,#fff);' +
     'border:1px solid var(--ua-border,#767676);border-radius:var(--ua-radius,6px)}' +
     'textarea{resize:vertical}' +
-    '.t{white-space:pre-wrap;padding:0 .75em;border-inline-start:3px solid var(--ua-border,#767676)}' +
+    '.t{white-space:pre-wrap;overflow-wrap:anywhere;padding:0 .75em;border-inline-start:3px solid var(--ua-border,#767676)}' +
     // The checkbox beside its label, the label wrapping next to it on a phone.
     '.c{display:flex;flex-wrap:wrap;gap:.5em;align-items:flex-start}' +
     '.c input{width:1.25em;height:1.25em;margin:.15em 0 0;flex:none}.c label{flex:1;font-weight:400}' +
+    // A help line under the label, lined up with it: past the box and the gap
+    // (1.25em + .5em of the root's 16px; the line's own em is smaller).
+    '.c .d{flex-basis:100%;padding-inline-start:28px}' +
     '[aria-invalid=true]{border-color:var(--ua-error,#b3261e);border-width:2px}' +
     '.e,.s{color:var(--ua-error,#b3261e);font-weight:600}.e{margin:.25em 0 0;flex-basis:100%}.e:empty{display:none}' +
     'button{background:var(--ua-accent,#b5121b);color:var(--ua-accent-text,#fff);border:0;' +
@@ -404,16 +440,25 @@
     input({ inputmode: 'numeric', autocomplete: 'off', required: true }));
 
   /**
-   * The opt-in to alerts, the checkbox before its label; none when the
-   * server cannot mail the confirmation link.
+   * A box to tick, before its label, unticked: the opt-in to alerts, or
+   * "publish my message" with a line saying what becomes public.
    * @param {Widget} widget
+   * @param {'opt_in' | 'publish'} name
+   * @param {string} [help]
    */
-  const optInField = widget => {
-    if (widget.campaign.opt_in === false) return null;
-    const wrapper = field(widget, 'opt_in', widget.labels.opt_in, input({ type: 'checkbox' }), null, 'f c');
-    wrapper.prepend(fieldNamed(widget, 'opt_in').control);
+  const checkboxField = (widget, name, help) => {
+    const wrapper = field(widget, name, widget.labels[name], input({ type: 'checkbox' }), help, 'f c');
+    wrapper.prepend(fieldNamed(widget, name).control);
     return wrapper;
   };
+
+  /**
+   * Whether a box is there and ticked.
+   * @param {Widget} widget
+   * @param {string} name
+   */
+  const ticked = (widget, name) => widget.fields.has(name) &&
+    /** @type {HTMLInputElement} */ (fieldNamed(widget, name).control).checked;
 
   // People never see or reach it, bots fill it in. Its name matches no
   // autofill token so browsers leave it empty.
@@ -433,7 +478,10 @@
       ...messageFields(widget),
       challengeField(widget),
       honeypot(),
-      optInField(widget),
+      // No opt-in when the server cannot mail the confirmation link; "publish"
+      // only where the campaign publishes messages.
+      campaign.opt_in !== false && checkboxField(widget, 'opt_in'),
+      campaign.publish && checkboxField(widget, 'publish', labels.publish_help),
       element('p', {}, externalLink(campaign.privacy_url, labels.privacy)),
       submitButton);
     form.addEventListener('submit', event => {
@@ -470,8 +518,8 @@
     subject: typed(widget, 'subject'),
     personal: typed(widget, 'personal'),
     message: fieldNamed(widget, 'message').control.value,
-    opt_in: widget.fields.has('opt_in') &&
-      /** @type {HTMLInputElement} */ (fieldNamed(widget, 'opt_in').control).checked,
+    opt_in: ticked(widget, 'opt_in'),
+    publish: ticked(widget, 'publish'),
     lang: widget.campaign.lang,
     challenge_token: widget.token,
     challenge_answer: typed(widget, 'challenge_answer'),
@@ -655,6 +703,46 @@
         : element('p', { part: 'empty' }, labels.empty)));
   };
 
+  // --- Published solidarity messages (data-urgentaction-messages) ---
+
+  /**
+   * One message: the supporter's name as a heading, who and where they are,
+   * the teaser in its own language and direction, and "read more".
+   * @param {PublishedMessage} message
+   * @param {MessageLabels} labels
+   */
+  const messageItem = (message, labels) => {
+    /** @type {Child[]} */
+    const about = [message.union && element('bdi', {}, message.union), message.country_name,
+      message.language_name, element('time', { datetime: message.date }, message.date_text)];
+    return element('li', { part: 'item' },
+      element('h3', { part: 'name', dir: 'auto' }, message.name),
+      element('p', { part: 'meta', class: 'd' },
+        ...about.filter(Boolean).map((piece, i) => i ? [' · ', piece] : [piece])
+          .reduce((all, pieces) => all.concat(pieces), [])),
+      element('p', { part: 'teaser', class: 't', lang: message.lang, dir: message.dir }, message.teaser),
+      // Link text that reads on its own: whose message, for screen readers only.
+      element('p', { part: 'read-more' }, externalLink(message.url, labels.read_more,
+        element('span', { class: 'v', dir: 'auto' }, ': ' + message.name))));
+  };
+
+  /**
+   * The messages as a list under a heading naming the campaign (or a
+   * sentence saying there are none yet), and a link to all of them.
+   * @param {Host} host
+   * @param {MessageList} list
+   */
+  const renderMessages = (host, list) => {
+    const { messages, labels } = list;
+    attachShadowRoot(host, element('section',
+      { part: 'root', class: 'r', dir: list.dir, lang: list.lang, 'aria-labelledby': 'ua-t' },
+      element('h2', { part: 'title', id: 'ua-t', dir: 'auto' }, list.heading),
+      messages.length
+        ? element('ul', { part: 'list', class: 'l' }, ...messages.map(message => messageItem(message, labels)))
+        : element('p', { part: 'empty' }, labels.empty),
+      element('p', { part: 'all' }, externalLink(list.url, labels.all))));
+  };
+
   // --- Finding the elements and drawing into them ---
 
   /**
@@ -682,8 +770,9 @@
     (host.dataset.lang || document.documentElement.lang || navigator.language || '').split(/[-_]/)[0];
 
   /**
-   * Draw a campaign (`data-urgentaction="slug"`) or the campaign list
-   * (`data-urgentaction-list`) into `host`. Mounting twice is a no-op.
+   * Draw a campaign (`data-urgentaction="slug"`), the campaign list
+   * (`data-urgentaction-list`) or a campaign's published messages
+   * (`data-urgentaction-messages="slug"`) into `host`. Mounting twice is a no-op.
    * @param {Host} host
    */
   const mount = host => {
@@ -691,12 +780,16 @@
     host.uaMounted = 1;
     const query = '?lang=' + encodeURIComponent(preferredLanguage(host));
     const list = 'urgentactionList' in host.dataset;
-    const slug = host.dataset.urgentaction;
+    const messages = host.dataset.urgentactionMessages;
+    const slug = host.dataset.urgentaction || messages;
     const api = apiBase + '/api/campaigns' + (list ? '' : '/' + encodeURIComponent(slug || ''));
     /** @type {Promise<void>} */
     const drawn = list
       ? fetchAndDraw(host, api + query, /** @param {CampaignList} answer */ answer => renderList(host, answer))
-      : fetchAndDraw(host, api + query, /** @param {Campaign} answer */ answer => renderCampaign(host, answer, api));
+      : messages != null
+        ? fetchAndDraw(host, api + '/messages' + query,
+          /** @param {MessageList} answer */ answer => renderMessages(host, answer))
+        : fetchAndDraw(host, api + query, /** @param {Campaign} answer */ answer => renderCampaign(host, answer, api));
     return drawn.catch(error => {
       host.uaMounted = 0; // let the host try again with UrgentAction.mount
       console.warn('urgentaction: cannot show', list ? 'the campaign list' : 'campaign ' + slug, error);
@@ -704,7 +797,7 @@
   };
 
   /** @type {Window & {UrgentAction?: {mount: typeof mount}}} */ (window).UrgentAction = { mount };
-  const mountAll = () => document.querySelectorAll('[data-urgentaction],[data-urgentaction-list]')
+  const mountAll = () => document.querySelectorAll('[data-urgentaction],[data-urgentaction-list],[data-urgentaction-messages]')
     .forEach(host => mount(/** @type {Host} */ (host)));
   if (document.readyState == 'loading') document.addEventListener('DOMContentLoaded', mountAll);
   else mountAll();

@@ -15,14 +15,14 @@ from flask import Blueprint, current_app, jsonify, request, send_from_directory,
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 
-from .. import bounces, links
+from .. import bounces, links, solidarity
 from ..actions import AlreadyActed, Closed, Taken, opt_in_text
 from ..campaign_cache import Current
 from ..campaigns import CampaignSnapshot, effective_status, message_text, text_in
 from ..challenge import issue
-from ..countries import country_choices
+from ..countries import country_choices, country_name
 from ..forms import ActionForm
-from ..i18n import gettext, text_direction
+from ..i18n import gettext, text_direction, written_direction
 from ..markdown import render_markdown
 from ..openapi import openapi_document
 from ..origins import is_allowed, request_origin
@@ -36,7 +36,15 @@ from .lookup import (
     public_campaign,
     site_languages,
 )
-from .rendering import count_text, message_context, privacy_url, share_links, too_large
+from .messages import absolute_url, language_label
+from .rendering import (
+    count_text,
+    date_text,
+    message_context,
+    privacy_url,
+    share_links,
+    too_large,
+)
 from .submission import Invalid, Malformed, RateLimited, json_fields, read_body, submit
 
 api = Blueprint("api", __name__)
@@ -45,6 +53,9 @@ MAX_KEPT_BODIES = 64
 # Seconds a browser or cache may reuse the campaign list: a new campaign shows
 # within a minute, and a busy partner page's visitors share one answer.
 LIST_MAX_AGE = 60
+# The same for a page of published messages: an approved message shows, and a
+# rejected or erased one leaves, within a minute.
+MESSAGES_MAX_AGE = 60
 
 
 def _cors(response: Response, campaign: CampaignSnapshot | None) -> Response:
@@ -67,6 +78,14 @@ def _answer(body: dict[str, Any], status: int, campaign: CampaignSnapshot | None
 def _error(message: str, status: int, campaign: CampaignSnapshot | None = None,
            cors: bool = True) -> Response:  # fmt: skip
     return _answer({"error": message}, status, campaign, cors)
+
+
+def _refused(message: str) -> Response:
+    """A 403 for a page on an origin that is not allowed, readable on purpose: the
+    widget shows it instead of failing silently. It carries no campaign data."""
+    response = _error(message, 403, cors=False)
+    response.headers["Access-Control-Allow-Origin"] = request_origin()
+    return response
 
 
 def _no_campaign() -> Response:
@@ -175,10 +194,7 @@ def campaign(slug: str) -> Response:
     lang = campaign_language(found, request.args.get("lang", ""))
     origin = request_origin()
     if origin and not is_allowed(origin, found):
-        response = _error(_origin_refused(), 403, cors=False)
-        # Readable on purpose: the widget shows this instead of failing silently.
-        response.headers["Access-Control-Allow-Origin"] = origin
-        return response
+        return _refused(_origin_refused())
     # All but the count and the challenge stays as long as the campaign's version
     # (the snapshot) does; the host is part of the key, as the links carry it.
     key = ("campaign.json", lang, request.host_url, links.available())
@@ -238,10 +254,7 @@ def campaign_list() -> Response:
     lang = choose_language(site_languages(), "en")
     origin = request_origin()
     if origin and not is_allowed(origin, None):
-        message = gettext("The list of urgent actions cannot be shown on this website.")
-        response = _error(message, 403, cors=False)
-        response.headers["Access-Control-Allow-Origin"] = origin
-        return response
+        return _refused(gettext("The list of urgent actions cannot be shown on this website."))
     wanted = request.args.get("lang", "")
     campaigns = [
         _listed(current, wanted, lang)
@@ -258,6 +271,90 @@ def campaign_list() -> Response:
     # Stored counts, no personal data: shared caches may keep it briefly, apart
     # per origin (the list differs by origin) and per language asked for.
     response.headers["Cache-Control"] = f"public, max-age={LIST_MAX_AGE}"
+    response.vary.add("Accept-Language")
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+def message_labels() -> dict[str, str]:
+    """Every text the messages widget shows besides the messages and the heading."""
+    return {
+        "read_more": gettext("Read more"),
+        "all": gettext("All solidarity messages"),
+        "empty": gettext("No messages have been published yet."),
+    }
+
+
+def _published(message: solidarity.Published, slug: str, lang: str) -> dict[str, Any]:
+    """One published message as its list page shows it, in the reader's ``lang``:
+    what the supporter asked to show, never their address or the action's id."""
+    teaser = message.teaser
+    return {
+        "public_id": message.public_id,
+        "name": message.name,
+        "union": message.union,
+        "country": message.country,
+        "country_name": country_name(message.country, lang) if message.country else "",
+        "lang": message.lang,
+        "language_name": language_label(message.lang, lang),
+        # As dir="auto" would: Arabic typed on an English page reads right to left.
+        "dir": written_direction(teaser, message.lang),
+        "teaser": teaser,
+        "date": message.created_at.date().isoformat(),
+        "date_text": date_text(message.created_at, lang),
+        "url": absolute_url(
+            "urgentaction.message", slug=slug, public_id=message.public_id, lang=lang
+        ),
+    }
+
+
+@api.route("/campaigns/<slug>/messages", methods=["GET"])
+def campaign_messages(slug: str) -> Response:
+    """A page of the campaign's published solidarity messages, for partner sites'
+    messages widget: what its messages page shows (views/messages.py), newest first.
+
+    404 unless the campaign publishes messages; origins as for the campaign JSON.
+    """
+    current = current_campaign(slug)
+    if current is None:
+        return _no_campaign()
+    found = current.campaign
+    lang = campaign_language(found, request.args.get("lang", ""))
+    if not found.publish_messages:
+        return _error(gettext("This campaign does not publish solidarity messages."), 404, found)
+    origin = request_origin()
+    if origin and not is_allowed(origin, found):
+        return _refused(_origin_refused())
+    session = get_session()
+    # As on the messages page: a language no published message is in filters nothing.
+    written_in = request.args.get("written_in", "").strip()
+    if written_in and written_in not in solidarity.languages(session, found.id):
+        written_in = ""
+    number = request.args.get("page", "1")
+    page = solidarity.page(
+        session, found.id, int(number) if number.isdigit() else 0, written_in or None
+    )
+    if page is None:
+        return _error(gettext("There is no such page."), 404, found)
+    texts = text_in(found, lang)
+    body = {
+        "slug": found.slug,
+        "lang": lang,
+        "dir": text_direction(lang),
+        "title": texts.title,
+        "heading": gettext("Solidarity messages: %(title)s", title=texts.title),
+        "url": absolute_url("urgentaction.messages", slug=found.slug, lang=lang),
+        "written_in": written_in,
+        "page": page.number,
+        "pages": page.pages,
+        "total": page.total,
+        "messages": [_published(message, found.slug, lang) for message in page.messages],
+        "labels": message_labels(),
+    }
+    response = _cors(jsonify(body), found)
+    # Only what supporters asked to publish: shared caches may keep it briefly,
+    # apart per origin and language.
+    response.headers["Cache-Control"] = f"public, max-age={MESSAGES_MAX_AGE}"
     response.vary.add("Accept-Language")
     response.add_etag()
     return response.make_conditional(request)
