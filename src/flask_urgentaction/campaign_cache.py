@@ -102,7 +102,11 @@ class CampaignCache:
         campaign = session.scalar(
             select(Campaign)
             .where(Campaign.slug == slug)
-            .options(selectinload(Campaign.translations), selectinload(Campaign.targets))
+            .options(
+                selectinload(Campaign.translations),
+                selectinload(Campaign.targets),
+                selectinload(Campaign.declarations),
+            )
             # The session may hold this campaign from before its last change.
             .execution_options(populate_existing=True)
         )

@@ -17,8 +17,9 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from . import clock, pacing
+from . import clock, declarations, pacing
 from .countries import country_codes
+from .declarations import DeclarationSnapshot
 from .i18n import locale_of, match
 from .models import Campaign, CampaignTranslation, Target, utcnow
 from .origins import normalize
@@ -29,7 +30,7 @@ TEXT_FIELDS = ("title", "summary", "body", "subject", "message", "image_alt")
 TOP_KEYS = {
     "slug", "status", "partner", "goal", "privacy_url", "allowed_origins",
     "message_lang", "targets", "translations", "delivery", "messages",
-    "opens_at", "closes_at", "countries", "image",
+    "opens_at", "closes_at", "countries", "image", "declarations",
 }  # fmt: skip
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 # Pages of their own at /<name>: a campaign by that slug could never be reached.
@@ -104,12 +105,20 @@ class CampaignSnapshot:
     image: str
     # [messages] publish: supporters may ask to show their message in public.
     publish_messages: bool
+    # Declarations of solidarity by organisations (declarations.py), in the file's order.
+    declarations: tuple[DeclarationSnapshot, ...] = ()
     # What views derive from it and may keep as long as the snapshot (by language).
     derived: dict[Any, Any] = dataclass_field(default_factory=dict, compare=False, repr=False)
 
     @property
     def languages(self) -> list[str]:
         return [t.lang for t in self.translations]
+
+    @property
+    def takes_actions(self) -> bool:
+        """Whether supporters can take its action: a campaign with no targets
+        only gathers and shows solidarity (declarations, published messages)."""
+        return bool(self.targets)
 
     @classmethod
     def of(cls, campaign: Campaign) -> CampaignSnapshot:
@@ -140,6 +149,7 @@ class CampaignSnapshot:
             countries=tuple(campaign.countries or ()),
             image=campaign.image or "",
             publish_messages=campaign.publish_messages,
+            declarations=tuple(DeclarationSnapshot.of(d) for d in campaign.declarations),
         )
 
 
@@ -198,9 +208,16 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
             clean_origins.append(normalized)
         origins = clean_origins
 
-    targets = data.get("targets")
-    if not isinstance(targets, list) or not targets:
-        raise fail("targets", "at least one [[targets]] entry with name and email")
+    publish_messages = _messages_table(data.get("messages"), fail)
+    clean_declarations = declarations.check(data.get("declarations"), fail, _moment)
+    targets = data.get("targets", [])
+    # No targets: a campaign that only gathers and shows solidarity.
+    if not isinstance(targets, list) or not (targets or clean_declarations or publish_messages):
+        raise fail(
+            "targets",
+            "at least one [[targets]] entry with name and email (a campaign without "
+            "targets needs [[declarations]] or [messages] publish = true)",
+        )
     clean_targets: list[dict[str, str | None]] = []
     for index, target in enumerate(targets):
         key = f"targets[{index}]"
@@ -253,7 +270,6 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
     except pacing.RulesError as exc:
         raise fail(f"delivery.{exc.key}" if exc.key else "delivery", exc.problem) from exc
     life = _life(data, fail)
-    publish_messages = _messages_table(data.get("messages"), fail)
 
     return {
         "slug": slug,
@@ -269,6 +285,7 @@ def validate(data: Mapping[str, Any], source: str = "") -> dict[str, Any]:
         "delivery": delivery,
         **life,
         "publish_messages": publish_messages,
+        "declarations": clean_declarations,
     }
 
 
@@ -394,6 +411,9 @@ def save(session: Session, definition: Mapping[str, Any]) -> tuple[Campaign, boo
             setattr(row, field, texts.get(field, ""))
         translations.append(row)
     campaign.translations = translations
+    campaign.declarations = declarations.save(
+        campaign.declarations, clean.get("declarations") or []
+    )
     return campaign, created
 
 
@@ -409,7 +429,11 @@ def find(session: Session, slug: str) -> Campaign | None:
     return session.scalar(
         select(Campaign)
         .where(Campaign.slug == slug)
-        .options(selectinload(Campaign.translations), selectinload(Campaign.targets))
+        .options(
+            selectinload(Campaign.translations),
+            selectinload(Campaign.targets),
+            selectinload(Campaign.declarations),
+        )
     )
 
 

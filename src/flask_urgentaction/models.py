@@ -128,6 +128,11 @@ class Campaign(Base):
         cascade="all, delete-orphan",
         order_by="Target.position",
     )
+    declarations: Mapped[list[Declaration]] = relationship(
+        back_populates="campaign",
+        cascade="all, delete-orphan",
+        order_by="Declaration.position",
+    )
 
     @property
     def languages(self) -> list[str]:
@@ -174,6 +179,32 @@ class Target(Base):
     campaign: Mapped[Campaign] = relationship(back_populates="targets")
 
 
+class Declaration(Base):
+    """A declaration of solidarity by an organisation, published on a campaign
+    (``[[declarations]]`` in its file; declarations.py)."""
+
+    __tablename__ = "ua_declarations"
+    __table_args__ = (UniqueConstraint("campaign_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("ua_campaigns.id", ondelete="CASCADE"), index=True
+    )
+    # The id the organiser gave it in the file: loading the file again updates
+    # this row (and keeps its address) instead of adding another.
+    key: Mapped[str] = mapped_column(String(100))
+    # What its page's address carries.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    organisation: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(2))
+    published: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # {lang: {"title", "teaser", "body"}} in the file's order; the first is the fallback.
+    texts: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="declarations")
+
+
 @event.listens_for(Campaign.status, "set", active_history=True)
 def _stamp_closing(campaign: Campaign, value: str, old: Any, _initiator: Any) -> None:
     """Note when a campaign is closed, whoever closes it (a file, Python, the
@@ -193,7 +224,10 @@ def raise_versions(session: Session, _context: Any, _instances: Any) -> None:
         if isinstance(row, Campaign):
             if row not in session.new and session.is_modified(row):
                 campaign = row
-        elif isinstance(row, CampaignTranslation | Target) and row.campaign_id is not None:
+        elif (
+            isinstance(row, CampaignTranslation | Target | Declaration)
+            and row.campaign_id is not None
+        ):
             if row in session.dirty and not session.is_modified(row):
                 continue
             campaign = session.get(Campaign, row.campaign_id)

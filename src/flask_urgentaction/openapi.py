@@ -148,6 +148,13 @@ def _schemas() -> dict[str, Any]:
             " `labels.publish_help` saying what becomes public): true when the campaign"
             " publishes solidarity messages; when false, an action's `publish` is ignored.",
         },
+        "form": {
+            "type": "boolean",
+            "description": "False for a campaign without targets, which only gathers"
+            " solidarity: show no form but the summary, a link to `url` and `no_form_text`;"
+            " its actions are answered 404.",
+        },
+        "no_form_text": _string("Says, in the page's language, why there is no form."),
         "labels": {
             "type": "object",
             "properties": {key: {"type": "string"} for key in label_keys},
@@ -658,7 +665,9 @@ def openapi_document(api_base: str) -> dict[str, Any]:
                         ),
                         "403": _response("Origin not allowed for this campaign.", "Error"),
                         "404": _response(
-                            "No such campaign (or a draft, or before opens_at).", "Error"
+                            "No such campaign (or a draft, or before opens_at), or one without"
+                            " targets, which takes no actions (its `form` is false).",
+                            "Error",
                         ),
                         "409": _response(
                             "This email already acted on this campaign; no second mail is sent.",

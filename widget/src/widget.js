@@ -33,6 +33,8 @@
  * @property {ShareLink[]} share
  * @property {boolean} opt_in
  * @property {boolean} publish
+ * @property {boolean} form  false: the campaign only gathers solidarity, and takes no action
+ * @property {string} no_form_text  what to say instead of the form then
  * @property {FormLabels} labels
  */
 
@@ -655,8 +657,10 @@
       count: countLine(campaign.count_text, campaign.count, campaign.goal),
       token: '',
     };
-    const form = campaign.status != 'closed' ? actionForm(widget) : null;
-    if (!form) widget.status.textContent = labels.error_closed;
+    // No form when closed, or when the campaign has no one to send a message to:
+    // its summary and the link to its page stay.
+    const form = campaign.status != 'closed' && campaign.form ? actionForm(widget) : null;
+    if (!form) widget.status.textContent = campaign.form ? labels.error_closed : campaign.no_form_text;
     // A section named by its title: a landmark screen reader users can jump to.
     attachShadowRoot(host, element('section',
       { part: 'root', class: 'r', dir: campaign.dir, lang: campaign.lang, 'aria-labelledby': 'ua-t' },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from .api import api, widget
+from .declarations import register_declarations
 from .embed import embed
 from .feed import site_feed
 from .messages import register_messages
@@ -22,6 +23,7 @@ blueprint = Blueprint(
 blueprint.before_request(cap_body)
 register_pages(blueprint)
 register_messages(blueprint)
+register_declarations(blueprint)
 blueprint.add_url_rule("/widget.js", "widget", widget)
 blueprint.add_url_rule("/feed.atom", "feed", site_feed)
 blueprint.register_blueprint(embed)

@@ -165,6 +165,13 @@ def _campaign_body(found: CampaignSnapshot, lang: str) -> dict[str, Any]:
         "partner": found.partner,
         "url": url,
         "targets": [{"name": t.name} for t in found.targets],
+        # False for a campaign without targets: it only gathers solidarity, and
+        # the widget shows its summary and a link instead of a form.
+        "form": found.takes_actions,
+        "no_form_text": gettext(
+            "This campaign sends no message to anyone: it gathers and shows solidarity. "
+            "Read what others say, and share this page."
+        ),
         "subject": message.subject or message.title,
         "message": message.message,
         "message_lang": message.lang,
@@ -378,6 +385,9 @@ def take(slug: str) -> Response:
     found = public_campaign(slug)
     if found is None:
         return _no_campaign()
+    if not found.takes_actions:
+        message = gettext("This campaign takes no actions: it has no one to send a message to.")
+        return _error(message, 404, found)
     fields = json_fields()
     lang = campaign_language(found, fields.text.get("lang", "") if fields else "")
     origin = request_origin()

@@ -35,6 +35,8 @@ def _framable(result: Response | tuple[Any, ...], campaign: CampaignSnapshot) ->
 def form(slug: str) -> Response:
     campaign = load_campaign(slug)
     if request.method == "POST":
+        if not campaign.takes_actions:
+            abort(404)
         if not form_post_allowed(campaign):
             abort(403)
         fields = form_fields()
@@ -48,7 +50,7 @@ def form(slug: str) -> Response:
     texts = text_in(campaign, lang)
     form = None
     live = effective_status(campaign) is CampaignStatus.LIVE
-    if live:
+    if live and campaign.takes_actions:
         form = new_form(campaign, texts)
         form.partner.data = _partner_tag(request.args.get("partner", ""))
     page = render(

@@ -124,6 +124,9 @@ def closed_on(campaign: CampaignSnapshot, lang: str) -> str:
 def campaign_page(slug: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     campaign = load_campaign(slug)
     if request.method == "POST":
+        # A campaign without targets has no form: nothing to send (docs/solidarity.md).
+        if not campaign.takes_actions:
+            abort(404)
         if not form_post_allowed(campaign):
             abort(403)
         fields = form_fields()
@@ -134,11 +137,14 @@ def campaign_page(slug: str) -> Response | tuple[str, int] | tuple[str, int, dic
     lang = campaign_language(campaign)
     texts = text_in(campaign, lang)
     live = effective_status(campaign) is CampaignStatus.LIVE
-    form = new_form(campaign, texts) if live else None
+    form = new_form(campaign, texts) if live and campaign.takes_actions else None
     count = count_actions(get_session(), campaign.id)
+    url = url_for("urgentaction.campaign", slug=slug, _external=True)
     return render("campaign.html", lang, 200 if live else 410, campaign=campaign, texts=texts,
                   form=form, count=count, closed_on=closed_on(campaign, lang),
-                  share_meta=campaign_share_meta(campaign, texts))  # fmt: skip
+                  share_meta=campaign_share_meta(campaign, texts),
+                  declarations=[(d, d.text_in(lang)) for d in campaign.declarations],
+                  share=share_links(url, texts.title), country_name=country_name)  # fmt: skip
 
 
 def thanks(slug: str) -> tuple[str, int]:
