@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from . import clock
-from .campaigns import CampaignSnapshot, CampaignStatus, closed_since, effective_status
+from .campaigns import CampaignSnapshot, CampaignStatus, closed_since, effective_status, whole
 from .models import Campaign
 
 # Slugs are few; a bound keeps a flood of changing campaigns from growing it.
@@ -100,13 +100,7 @@ class CampaignCache:
 
     def _load(self, session: Session, slug: str) -> CampaignSnapshot | None:
         campaign = session.scalar(
-            select(Campaign)
-            .where(Campaign.slug == slug)
-            .options(
-                selectinload(Campaign.translations),
-                selectinload(Campaign.targets),
-                selectinload(Campaign.declarations),
-            )
+            whole(slug)
             # The session may hold this campaign from before its last change.
             .execution_options(populate_existing=True)
         )

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from . import clock, declarations, pacing
@@ -425,8 +425,9 @@ def load_files(session: Session, paths: Iterable[str | Path]) -> list[tuple[Camp
     return saved
 
 
-def find(session: Session, slug: str) -> Campaign | None:
-    return session.scalar(
+def whole(slug: str) -> Select[Campaign]:
+    """The query for campaign ``slug`` with everything a snapshot is made of."""
+    return (
         select(Campaign)
         .where(Campaign.slug == slug)
         .options(
@@ -435,6 +436,10 @@ def find(session: Session, slug: str) -> Campaign | None:
             selectinload(Campaign.declarations),
         )
     )
+
+
+def find(session: Session, slug: str) -> Campaign | None:
+    return session.scalar(whole(slug))
 
 
 def effective_status(campaign: AnyCampaign, now: datetime | None = None) -> CampaignStatus:
