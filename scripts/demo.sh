@@ -16,8 +16,9 @@
 # layout (its navigation) by the template override in
 # examples/demo/templates/urgentaction/base.html; see docs/templates.md.
 #
-# The organisers' dashboard is not part of this version; the demo will get an
-# organiser login with it. Until then organisers use the command line, e.g.
+# Organisers sign in at /login (any name, the password "demo" or
+# $DEMO_ORGANISER_PASSWORD) and find the dashboard at /actions/manage/; the
+# command line does the same work, e.g.
 #   .venv/bin/flask --app examples/demo/app.py urgentaction campaigns list
 set -euo pipefail
 
@@ -128,6 +129,7 @@ cat <<EOF
     campaigns:   http://127.0.0.1:$PORT/actions/
     embed demo:  http://127.0.0.1:$PORT/embed-demo
     mailbox:     http://127.0.0.1:$PORT/mailbox/
+    organisers:  http://127.0.0.1:$PORT/actions/manage/  (any name; password "demo" unless DEMO_ORGANISER_PASSWORD is set)
   Press Ctrl-C to stop. RESET=1 scripts/demo.sh starts afresh.
 
 EOF

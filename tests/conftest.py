@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import socket
 import time
@@ -362,3 +363,23 @@ def shared_app(
         yield app
         get_session().close()
     app.extensions["urgentaction"].storage.engine.dispose()
+
+
+ORGANISER = "ana@union.example"
+CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+@pytest.fixture
+def organiser(app: Flask) -> str:
+    """The dashboard on, for an organiser the host's check names ``ORGANISER``."""
+    app.extensions["urgentaction"].extension.organiser_check(lambda: ORGANISER)
+    return ORGANISER
+
+
+def csrf_token(client: FlaskClient, page: str) -> str:
+    """The CSRF token a dashboard page's forms carry (after a GET of ``page``)."""
+    response = client.get(page)
+    assert response.status_code == 200, response.status_code
+    found = CSRF_INPUT.search(response.get_data(as_text=True))
+    assert found, f"no CSRF token on {page}"
+    return html.unescape(found.group(1))

@@ -119,3 +119,39 @@ def test_demo_seeds_published_messages_once_and_its_home_page_shows_both_widgets
     assert '<div data-urgentaction-list data-lang="en">' in home
     assert '<div data-urgentaction-messages="ironbridge-dockworkers" data-lang="en">' in home
     assert re.search(r'<script src="http://[^"/]+/actions/widget\.js" async></script>', home)
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def test_demo_organiser_login_opens_the_dashboard(demo: Flask) -> None:
+    client = demo.test_client()
+    # Not signed in: the dashboard sends the organiser to the demo's own login.
+    first = client.get("/actions/manage/")
+    assert first.status_code == 302
+    assert first.headers["Location"].startswith("/login?next=/actions/manage/")
+
+    page = client.get(first.headers["Location"]).get_data(as_text=True)
+    token = CSRF.search(page)
+    assert token is not None
+    fields = {"csrf_token": token.group(1), "name": "Ana"}
+    wrong = client.post("/login?next=/actions/manage/", data={**fields, "password": "nope"})
+    assert wrong.status_code == 200
+    assert "Wrong password" in wrong.get_data(as_text=True)
+    assert client.get("/actions/manage/").status_code == 302
+
+    # Without the CSRF token the login is refused, whatever the password.
+    assert client.post("/login", data={"name": "Ana", "password": "demo"}).status_code == 400
+
+    # Signing in never sends the organiser off to another site.
+    signed = client.post("/login?next=//evil.example/", data={**fields, "password": "demo"})
+    assert signed.status_code == 303
+    assert signed.headers["Location"] == "/actions/manage/"
+    dashboard = client.get("/actions/manage/")
+    assert dashboard.status_code == 200
+    assert "Campaigns" in dashboard.get_data(as_text=True)
+
+    token = CSRF.search(client.get("/login").get_data(as_text=True))
+    assert token is not None
+    client.post("/logout", data={"csrf_token": token.group(1)})
+    assert client.get("/actions/manage/").status_code == 302

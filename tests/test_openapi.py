@@ -75,7 +75,7 @@ def test_every_api_route_is_documented(app: Flask, document: dict[str, Any]) -> 
             assert method.lower() in document["paths"].get(path, {}), f"{method} {path}"
     assert found == {
         (LIST_PATH, "get"), (CAMPAIGN_PATH, "get"), (ACTIONS_PATH, "post"), ("/bounces", "post"),
-        (MESSAGES_PATH, "get"),
+        (MESSAGES_PATH, "get"), ("/campaigns/{slug}/declarations/{public_id}/signatures", "post"),
     }  # fmt: skip
 
 
@@ -131,7 +131,8 @@ def test_documented_campaign_keys_are_exactly_the_served_ones(
     # The Campaign schema allows extra keys, so check by hand that none is undocumented.
     served = set(client.get(URL).get_json())
     documented = document["components"]["schemas"]["Campaign"]["properties"]
-    assert served == set(documented)
+    # Those two only in a dashboard preview (tests/test_manage_widget_preview.py).
+    assert served == set(documented) - {"preview", "preview_text"}
 
 
 def test_documented_message_keys_are_exactly_the_served_ones(

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from flask_urgentaction.models import Campaign
+from flask_urgentaction.models import Action, Campaign
 from flask_urgentaction.origins import (
     allowed,
     form_post_allowed,
@@ -20,6 +21,7 @@ from flask_urgentaction.origins import (
     own_origin,
     request_origin,
 )
+from flask_urgentaction.storage import get_session
 
 from .conftest import Mailbox, action_body, form_data
 from .test_api import ACTIONS, URL, action_count, campaign_variant, load_campaign
@@ -380,3 +382,19 @@ def test_html_form_post_from_any_other_site_is_refused_even_with_star(
     )
     assert response.status_code == 403
     assert action_count() == 0
+
+
+@pytest.mark.parametrize("app_config", [LISTED])
+@pytest.mark.parametrize(
+    ("origin", "stored"),
+    [("null", ""), ("http://actions.test", ""), (UNION, UNION)],
+)
+def test_a_page_form_post_is_attributed_only_to_another_site(
+    client: FlaskClient, campaign: Campaign, origin: str, stored: str
+) -> None:
+    # Our pages send no referrer, so a browser says "null" for their own form.
+    page = "/actions/example-mine-strike"
+    response = client.post(page, data=form_data(client), headers={"Origin": origin})
+    assert response.status_code in (302, 303), response.status_code
+    (action,) = get_session().scalars(select(Action)).all()
+    assert action.source_origin == stored

@@ -276,7 +276,7 @@ def test_purge_erases_old_actions_and_old_mail_content_and_keeps_the_figures(
 
     assert person(app, ANA) | {"generated_at": ""} == {
         "email": ANA, "generated_at": "", "actions": [], "mail": [], "digests": [],
-        "subscriber": None, "bounce": None, "target_of": [],
+        "subscriber": None, "bounce": None, "target_of": [], "cosignatures": [],
     }  # fmt: skip
     assert public_count(client) == (3, 5000)
     assert delivery_figures(app) == figures

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hmac
 import os
 import re
 import tomllib
@@ -32,12 +33,17 @@ from flask import (
     Response,
     abort,
     current_app,
+    redirect,
     render_template,
     request,
+    session,
+    url_for,
 )
 from flask.cli import AppGroup
+from flask_wtf.csrf import generate_csrf, validate_csrf
 from markupsafe import Markup, escape
 from sqlalchemy import select
+from wtforms.validators import ValidationError
 
 from flask_urgentaction import UrgentAction, solidarity
 from flask_urgentaction.models import Campaign
@@ -86,12 +92,65 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The extension keeps its SQLite database here by default.
     os.makedirs(app.instance_path, exist_ok=True)
 
-    UrgentAction(app)
+    ua = UrgentAction(app)
+    # The dashboard at /actions/manage/: the demo's own login decides who organises.
+    ua.organiser_check(organiser_or_login)
 
     app.register_blueprint(site)
+    app.register_blueprint(organisers)
     app.register_blueprint(mailbox)
     app.cli.add_command(demo_cli)
     return app
+
+
+# --- The organisers' login ---------------------------------------------------
+
+# DEMO ONLY: one shared password (DEMO_ORGANISER_PASSWORD, "demo" by default).
+# A real site uses its own accounts: Flask-Login, or its proxy's login (docs/organisers.md).
+organisers = Blueprint("organisers", __name__)
+
+
+def organiser_or_login() -> str | Response:
+    """The check the dashboard calls: the signed-in organiser's name, else the login page."""
+    name = session.get("organiser")
+    if name:
+        return str(name)
+    return redirect(url_for("organisers.login", next=request.full_path.rstrip("?")))
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: never off to another site after signing in."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return url_for("urgentaction.manage.home")
+
+
+@organisers.route("/login", methods=["GET", "POST"])
+def login() -> str | Response:
+    error = ""
+    if request.method == "POST":
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            abort(400)
+        password = os.environ.get("DEMO_ORGANISER_PASSWORD", "demo")
+        name = request.form.get("name", "").strip()[:100]
+        if name and hmac.compare_digest(request.form.get("password", ""), password):
+            session.clear()
+            session["organiser"] = name
+            return redirect(_safe_next(request.args.get("next", "")), 303)
+        error = "Wrong password, or no name given."
+    return render_template("demo/login.html", error=error, csrf_token=generate_csrf())
+
+
+@organisers.post("/logout")
+def logout() -> Response:
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        abort(400)
+    session.clear()
+    return redirect(url_for("site.home"), 303)
 
 
 # --- Published solidarity messages for the demo's home page -----------------

@@ -17,12 +17,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from . import erasure
-from .models import Action, Campaign, Consent, OutboxMessage, Target
+from .models import Action, Campaign, Consent, Cosignature, Declaration, OutboxMessage, Target
 
 ACTION_FIELDS = ("id", "created_at", "name", "email", "union", "country", "lang",
                  "subject", "message", "personal", "edited", "opt_in", "source_origin",
                  "partner_tag", "publish_requested", "message_status",
-                 "moderated_at")  # fmt: skip
+                 "moderated_at", "published_personal", "published_message")  # fmt: skip
 MAIL_FIELDS = ("id", "kind", "action_id", "status", "created_at", "sent_at", "attempts",
                "sender", "recipient_name", "recipient", "reply_to", "subject", "text_body",
                "html_body", "headers", "message_id", "last_reply", "last_error",
@@ -33,6 +33,8 @@ SUBSCRIBER_FIELDS = ("email", "name", "lang", "status", "created_at", "confirmed
                      "unsubscribed_at")  # fmt: skip
 CONSENT_FIELDS = ("text", "lang", "given_at", "confirmed_at", "withdrawn_at")
 BOUNCE_FIELDS = ("address", "status", "diagnostic", "source", "first_at", "last_at", "count")
+SIGNATURE_FIELDS = ("id", "created_at", "name", "email", "union", "country", "lang", "status",
+                    "moderated_at")  # fmt: skip
 
 
 def plain(value: Any) -> Any:
@@ -84,6 +86,13 @@ def person_record(session: Session, email: str) -> dict[str, Any]:
     targets = session.scalars(
         select(Target).where(func.lower(Target.email) == person.email_key).order_by(Target.id)
     ).all()
+    # Co-signatures, with their declaration as its campaign's file names it.
+    signatures = session.execute(
+        select(Cosignature, Declaration.key)
+        .join(Declaration, Declaration.id == Cosignature.declaration_id)
+        .where(Cosignature.id.in_(person.signature_ids))
+        .order_by(Cosignature.id)
+    ).all()
     return {
         "email": email,
         "generated_at": plain(datetime.now(UTC)),
@@ -108,10 +117,18 @@ def person_record(session: Session, email: str) -> dict[str, Any]:
             {"campaign": slugs.get(t.campaign_id), "name": t.name, "email": t.email}
             for t in targets
         ],
+        "cosignatures": [
+            {
+                "campaign": slugs.get(s.campaign_id),
+                "declaration": key,
+                **fields(s, SIGNATURE_FIELDS),
+            }
+            for s, key in signatures
+        ],
     }
 
 
 def found(record: dict[str, Any]) -> bool:
     """Whether a record from :func:`person_record` holds anything."""
-    keys = ("actions", "mail", "subscriber", "bounce", "target_of")
+    keys = ("actions", "mail", "subscriber", "bounce", "target_of", "cosignatures")
     return any(record[key] for key in keys)

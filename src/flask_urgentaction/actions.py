@@ -32,16 +32,22 @@ from .storage import get_session
 
 
 @dataclass(frozen=True)
-class Submission:
-    """One supporter's validated submission, as plain values."""
+class Supporter:
+    """Who takes an action or signs a declaration, validated, as plain values."""
 
     name: str
     email: str
     country: str
     lang: str
-    # The answered spam check, spent in the same transaction as the action.
+    # The answered spam check, spent in the same transaction as what it guards.
     challenge: challenge.Solved
     union: str = ""
+
+
+@dataclass(frozen=True)
+class Submission(Supporter):
+    """One supporter's validated submission, as plain values."""
+
     subject: str = ""  # "": the campaign's
     message: str = ""  # "": the campaign's
     personal: str = ""  # a line of the supporter's own, put above the message
@@ -166,8 +172,14 @@ def _confirmation_pending(key: str) -> bool:
 def _store(campaign: AnyCampaign, submission: Submission) -> Taken:
     session = get_session()
     texts = message_text(campaign, submission.lang)
+    # No targets but published messages: the message is the supporter's own words
+    # of solidarity, sent to no one. Submitting on a form that says it is
+    # published is the request to publish (docs/solidarity.md); the subject is
+    # the campaign's, as nothing is mailed, and there is no line above the message.
+    gathers = not campaign.targets and campaign.publish_messages
     # Asked for on a campaign that does not publish messages: ignored.
-    publish = submission.publish and campaign.publish_messages
+    publish = gathers or (submission.publish and campaign.publish_messages)
+    subject = "" if gathers else submission.subject
     action = Action(
         campaign_id=campaign.id,
         name=submission.name,
@@ -175,9 +187,9 @@ def _store(campaign: AnyCampaign, submission: Submission) -> Taken:
         email_key=email_key(submission.email),
         union=submission.union,
         country=submission.country,
-        subject=submission.subject or texts.subject or texts.title,
+        subject=subject or texts.subject or texts.title,
         message=submission.message or texts.message,
-        personal=submission.personal,
+        personal="" if gathers else submission.personal,
         edited=similarity.edited(submission.message or texts.message, texts.message),
         lang=submission.lang,
         opt_in=_opt_in_wanted(campaign, submission),
@@ -189,7 +201,7 @@ def _store(campaign: AnyCampaign, submission: Submission) -> Taken:
     )
     # Rendered before the first write: on SQLite the write lock is held from the
     # first INSERT to the commit, and every other process's action waits for it.
-    outgoing = mail.target_messages(campaign, action)
+    outgoing = mail.target_messages(campaign, action) if campaign.targets else []
     session.add(action)
     session.flush()
     for row in outgoing:

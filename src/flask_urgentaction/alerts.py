@@ -31,7 +31,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import domain_pace
+from . import domain_pace, outbox
 from .campaigns import text_in
 from .i18n import match
 from .mail import alert_dedupe_key, alert_message, alert_test_message
@@ -276,3 +276,35 @@ def queue_test(
     session.add(message)
     session.commit()
     return message
+
+
+def send_test(
+    session: Session, campaign: Campaign, address: str, lang: str,
+    intros: dict[str, str] | None = None,
+) -> OutboxMessage:  # fmt: skip
+    """Queue the test alert (:func:`queue_test`) and send it at once, whatever the
+    delivery setting. Returns its row, ``sent`` (or ``sending``: a worker took it
+    first). One not sent is deleted, not left to be retried when the organiser no
+    longer waits for it, and AlertError says what the server answered."""
+    message = queue_test(session, campaign, address, lang, intros)
+    outbox.deliver([message.id])
+    session.refresh(message)
+    if message.status not in (OutboxStatus.SENT, OutboxStatus.SENDING):
+        why = " ".join((message.last_error or message.last_reply or str(message.status)).split())
+        recipient = message.recipient
+        session.delete(message)
+        session.commit()
+        raise AlertError(f"the test alert to {recipient} was not sent: {why}")
+    return message
+
+
+def progress(session: Session, campaign: Campaign) -> dict[OutboxStatus, int]:
+    """The campaign's alerts to subscribers in the outbox, by status (test alerts,
+    which have no dedupe key, are not among them)."""
+    prefix = alert_dedupe_key(campaign.id, 0).removesuffix("0")
+    rows = session.execute(
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.kind == "alert", OutboxMessage.dedupe_key.startswith(prefix))
+        .group_by(OutboxMessage.status)
+    )
+    return {OutboxStatus(status): int(n) for status, n in rows}

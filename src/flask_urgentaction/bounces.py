@@ -543,10 +543,12 @@ def listed(session: Session) -> list[Bounce]:
     return list(session.scalars(select(Bounce).order_by(Bounce.last_at.desc(), Bounce.address)))
 
 
-def clear(session: Session, address: str) -> bool:
-    """Take ``address`` off the bounce list (it was fixed); whether it was on it."""
+def clear(session: Session, address: str, commit: bool = True) -> bool:
+    """Take ``address`` off the bounce list (it was fixed); whether it was on it.
+    With ``commit`` false the caller commits (with its own record of the change)."""
     result = session.execute(delete(Bounce).where(Bounce.address == address_key(address)))
-    session.commit()
+    if commit:
+        session.commit()
     return cast("CursorResult[Any]", result).rowcount == 1
 
 

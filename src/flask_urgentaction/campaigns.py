@@ -34,7 +34,7 @@ TOP_KEYS = {
 }  # fmt: skip
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 # Pages of their own at /<name>: a campaign by that slug could never be reached.
-RESERVED_SLUGS = {"archive"}
+RESERVED_SLUGS = {"archive", "manage"}
 LANG_RE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 
 
@@ -116,9 +116,16 @@ class CampaignSnapshot:
 
     @property
     def takes_actions(self) -> bool:
-        """Whether supporters can take its action: a campaign with no targets
-        only gathers and shows solidarity (declarations, published messages)."""
-        return bool(self.targets)
+        """Whether supporters can take its action: one with targets, or one that
+        gathers messages to publish. Any other campaign without targets only
+        shows solidarity (its declarations)."""
+        return bool(self.targets) or self.publish_messages
+
+    @property
+    def gathers_messages(self) -> bool:
+        """A campaign without targets that publishes messages: each action is a
+        solidarity message to publish once approved, mailed to no one."""
+        return not self.targets and self.publish_messages
 
     @classmethod
     def of(cls, campaign: Campaign) -> CampaignSnapshot:

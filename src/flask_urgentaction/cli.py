@@ -8,22 +8,24 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable
-from dataclasses import asdict
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from . import (
     access,
     alerts,
     bounces,
     challenge,
+    cosigning,
+    delivery_words,
     domain_pace,
     erasure,
     exports,
@@ -35,8 +37,11 @@ from . import (
     solidarity,
 )
 from .campaigns import CampaignError, counts, effective_status, find, load_files, text_in
+from .delivery_words import at_time, wait_words
 from .models import Campaign, MessageStatus
 from .storage import checkpoint, get_session, get_storage, upgrade
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 @click.group("urgentaction", help="Urgent action campaigns.")
@@ -87,25 +92,6 @@ def send_mail_command() -> None:
     click.echo(delivery_summary(report))
 
 
-def at_time(moment: datetime, now: datetime) -> str:
-    """A moment for people, in UTC: the time alone when it is today."""
-    moment = moment.astimezone(UTC)
-    if moment.date() == now.astimezone(UTC).date():
-        return moment.strftime("%H:%M UTC")
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-WAIT_WORDS = {
-    "new": "not tried yet",
-    "no reply": "retrying, no reply from the server",
-    "pacing": "paced for the targets' inboxes",
-    "hours": "waiting for the targets' hours",
-    "digest": "collected for the next digest",
-    "due": "held, released on the next run",
-    "domains": "alerts paced per recipient domain",
-}
-
-
 def delivery_summary(report: outbox.DeliveryReport) -> str:
     """One line: what a drain did, and what still waits and why, e.g.
     ``sent 5, failed 1; 12 waiting: 3 retrying after 451 (next at 14:05 UTC), ...``."""
@@ -116,13 +102,10 @@ def delivery_summary(report: outbox.DeliveryReport) -> str:
     now = datetime.now(UTC)
     parts = []
     for group in groups:
-        if group.reason == "sending":
-            parts.append(f"{group.count} being sent")
+        what = wait_words(group.reason)
+        if group.reason in ("sending", "cap"):
+            parts.append(f"{group.count} {what}")
             continue
-        if group.reason == "cap":
-            parts.append(f"{group.count} held by the targets' cap (raise it to send them)")
-            continue
-        what = WAIT_WORDS.get(group.reason, f"retrying after {group.reason}")
         at = group.next_attempt_at
         when = "due now" if at is None or at <= now else f"next at {at_time(at, now)}"
         parts.append(f"{group.count} {what} ({when})")
@@ -175,51 +158,6 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat()
-
-
-def report_json(report: reports.CampaignReport) -> dict[str, Any]:
-    """The stable shape of ``report --json`` (docs/operations.md lists the keys)."""
-    return {
-        "campaign": report.slug,
-        "status": report.status,
-        "actions": report.actions,
-        "generated_at": iso(report.generated_at),
-        "targets": [
-            {
-                "name": t.name,
-                "address": t.address,
-                "sent": t.sent,
-                "queued_due": t.queued_due,
-                "queued_waiting": t.queued_waiting,
-                "next_attempt_at": iso(t.next_attempt_at),
-                "sending": t.sending,
-                "failed": t.failed,
-                "last_failure": t.last_failure and asdict(t.last_failure),
-                "bounced": t.bounced,
-                "last_bounce": t.last_bounce and asdict(t.last_bounce),
-                "waiting_because": t.waiting_because and asdict(t.waiting_because),
-                "held": t.held,
-                "held_reason": t.held_reason or None,
-                "held_until": iso(t.held_until),
-                "digested": t.digested,
-            }
-            for t in report.targets
-        ],
-        "personal": {"actions": report.personal, "of": report.counted},
-        "near_duplicates": [
-            {"size": g.size, "sample": g.sample, "action_ids": list(g.action_ids)}
-            for g in report.near_duplicates
-        ],
-        "partners": [{"tag": p.value, "actions": p.actions} for p in report.partners],
-        "origins": [{"origin": o.value, "actions": o.actions} for o in report.origins],
-        "filter": report.only and {"partner_tag": report.only.partner_tag,
-                                   "origin": report.only.origin},
-        "campaign_actions": report.campaign_actions,
-    }  # fmt: skip
-
-
 def table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
     """Columns padded to their widest cell; numbers right-aligned."""
     cells = [tuple(str(c) for c in row) for row in [header, *rows]]
@@ -252,7 +190,7 @@ def report_command(slug: str, as_json: bool, partner: str | None, origin: str | 
     only = exports.ActionFilter(partner_tag=partner, origin=origin)
     report = reports.campaign_report(session, campaign, only=only or None)
     if as_json:
-        click.echo(json.dumps(report_json(report), indent=2, ensure_ascii=False))
+        click.echo(reports.report_json_text(report))
         return
     now = report.generated_at
     whole = ""
@@ -320,13 +258,7 @@ def filter_words(only: exports.ActionFilter) -> str:
 
 def held_words(target: reports.TargetDelivery, now: datetime) -> str:
     """Why a target's held mail waits, for people."""
-    at = f" ({at_time(target.held_until, now)})" if target.held_until else ""
-    return {
-        "pacing": f"paced for the target's inbox; the next goes at its slot{at}",
-        "hours": f"outside the target's hours; they open next{at}",
-        "cap": "the target's cap is reached; raise it to send these",
-        "digest": f"collected for the next digest{at}",
-    }.get(target.held_reason, "let out on the next run")
+    return delivery_words.held_words(target.held_reason, target.held_until, now)
 
 
 def when_next(entry: reports.OutboxEntry, now: datetime) -> str:
@@ -508,20 +440,12 @@ def pace_note(tally: alerts.Tally) -> str | None:
 
 def send_test_alert(campaign: Campaign, address: str, lang: str, intros: dict[str, str]) -> None:
     """Send the organiser the alert in ``lang`` now, and say what the server answered."""
-    session = get_session()
-    message = alerts.queue_test(session, campaign, address, lang, intros)
-    outbox.deliver([message.id])
-    session.refresh(message)
+    # Not sent: AlertError says why (the caller makes it the command's error).
+    message = alerts.send_test(get_session(), campaign, address, lang, intros)
     shown = text_in(campaign, lang).lang
     if message.status == "sending":  # a worker took it first
         click.echo(f"a worker is sending the test alert to {message.recipient}")
         return
-    if message.status != "sent":
-        why = one_line(message.last_error or message.last_reply or str(message.status))
-        # Not left to be retried later: the organiser tries again when they choose.
-        session.delete(message)
-        session.commit()
-        raise click.ClickException(f"the test alert to {message.recipient} was not sent: {why}")
     click.echo(
         f"sent a test alert in {shown} to {message.recipient} ({one_line(message.last_reply)}); "
         "no subscriber was alerted"
@@ -636,7 +560,8 @@ def forget_command(email: str, yes: bool) -> None:
     if person:
         subscription = ", a subscription" if person.subscriber else ""
         bounce = ", a bounce-list entry" if person.bounce else ""
-        summary = f"{len(person.action_ids)} actions{subscription}{bounce}"
+        signed = f", {len(person.signature_ids)} co-signatures" if person.signature_ids else ""
+        summary = f"{len(person.action_ids)} actions{subscription}{bounce}{signed}"
         if not yes:
             click.confirm(f"Erase {summary} of {email}? This cannot be undone.", abort=True)
         erasure.forget(session, person)
@@ -802,17 +727,54 @@ def bounces_clear_command(address: str) -> None:
 # Published solidarity messages (solidarity.py).
 
 
+def campaign_or_fail(session: Session, slug: str) -> Campaign:
+    campaign = find(session, slug)
+    if campaign is None:
+        raise click.ClickException(f"{slug}: no such campaign")
+    return campaign
+
+
+def moderation_options(approve_help: str, reject_help: str) -> Callable[[Command], Command]:
+    """The options of the ``messages`` and ``declarations`` commands alike."""
+    options = (
+        click.option("--approve", "approve_ids", type=int, multiple=True, metavar="ID",
+                     help=approve_help),
+        click.option("--reject", "reject_ids", type=int, multiple=True, metavar="ID",
+                     help=reject_help),
+        click.option("--pending", "pending_only", is_flag=True, help="List only those waiting."),
+    )  # fmt: skip
+
+    def add(command: Command) -> Command:
+        # The last applied is listed first in --help, as with stacked decorators.
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return add
+
+
+def moderate_ids(
+    moderate: Callable[[Session, Campaign, Iterable[int], Iterable[int]], dict[int, MessageStatus]],
+    campaign: Campaign, approve_ids: tuple[int, ...], reject_ids: tuple[int, ...],
+) -> None:  # fmt: skip
+    """Approve and reject messages or signatures by id, all or none (solidarity's and
+    cosigning's ``moderate``): print each new status, or why nothing changed."""
+    try:
+        done = moderate(get_session(), campaign, approve_ids, reject_ids)
+    except solidarity.ModerationError as exc:
+        for item_id, why in exc.problems.items():
+            click.echo(f"{item_id}: {why}", err=True)
+        raise click.ClickException("nothing was changed") from exc
+    for item_id, status in done.items():
+        click.echo(f"{item_id}: {status}")
+
+
 @cli.command("messages")
 @click.argument("slug")
-@click.option(
-    "--approve", "approve_ids", type=int, multiple=True, metavar="ID",
-    help="Show message ID on the campaign's pages and feed (repeatable).",
-)  # fmt: skip
-@click.option(
-    "--reject", "reject_ids", type=int, multiple=True, metavar="ID",
-    help="Never show message ID; takes an approved one down (repeatable).",
-)  # fmt: skip
-@click.option("--pending", "pending_only", is_flag=True, help="List only those waiting.")
+@moderation_options(
+    approve_help="Show message ID on the campaign's pages and feed (repeatable).",
+    reject_help="Never show message ID; takes an approved one down (repeatable).",
+)
 @with_appcontext
 def messages_command(
     slug: str, approve_ids: tuple[int, ...], reject_ids: tuple[int, ...], pending_only: bool
@@ -820,18 +782,9 @@ def messages_command(
     """Moderate the messages supporters of campaign SLUG asked to publish: list them
     (newest first), or approve and reject them by ID, all or none."""
     session = get_session()
-    campaign = find(session, slug)
-    if campaign is None:
-        raise click.ClickException(f"{slug}: no such campaign")
+    campaign = campaign_or_fail(session, slug)
     if approve_ids or reject_ids:
-        try:
-            done = solidarity.moderate(session, campaign, approve_ids, reject_ids)
-        except solidarity.ModerationError as exc:
-            for message_id, why in exc.problems.items():
-                click.echo(f"{message_id}: {why}", err=True)
-            raise click.ClickException("nothing was changed") from exc
-        for message_id, status in done.items():
-            click.echo(f"{message_id}: {status}")
+        moderate_ids(solidarity.moderate, campaign, approve_ids, reject_ids)
         if not pending_only:
             return
     if not campaign.publish_messages:
@@ -849,5 +802,43 @@ def messages_command(
         for row in rows
     ]  # fmt: skip
     header = ("id", "date", "status", "name", "union", "country", "lang", "teaser")
+    for line in table(header, table_rows):
+        click.echo(line)
+
+
+# Co-signatures of declarations (cosigning.py).
+
+
+@cli.command("declarations")
+@click.argument("slug")
+@moderation_options(
+    approve_help="Show signature ID under its declaration (repeatable).",
+    reject_help="Never show signature ID; takes an approved one down (repeatable).",
+)
+@with_appcontext
+def declarations_command(
+    slug: str, approve_ids: tuple[int, ...], reject_ids: tuple[int, ...], pending_only: bool
+) -> None:
+    """Moderate the co-signatures of campaign SLUG's declarations: list them (newest
+    first), or approve and reject them by ID, all or none."""
+    session = get_session()
+    campaign = campaign_or_fail(session, slug)
+    if approve_ids or reject_ids:
+        moderate_ids(cosigning.moderate, campaign, approve_ids, reject_ids)
+        if not pending_only:
+            return
+    if not campaign.declarations:
+        click.echo(f"{slug} has no declarations: add [[declarations]] to it")
+    rows = cosigning.list_signatures(session, campaign, pending=pending_only)
+    if not rows:
+        click.echo("No signatures waiting." if pending_only else "No signatures yet.")
+        return
+    now = datetime.now(UTC)
+    table_rows: list[tuple[Any, ...]] = [
+        (row.id, at_time(row.created_at, now), str(row.status), key, row.name, row.union,
+         row.country, row.lang)
+        for row, key in rows
+    ]  # fmt: skip
+    header = ("id", "date", "status", "declaration", "name", "union", "country", "lang")
     for line in table(header, table_rows):
         click.echo(line)

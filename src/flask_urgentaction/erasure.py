@@ -16,7 +16,9 @@ out, and nothing is left to retry. A row a digest carried stays, stripped, as
 the digest's record; the digest is written again without the person's details
 while it may still go, and loses its whole stored body once it went out (it
 listed others too, and the delivered copy is the targets'). The subscriber,
-every consent, every mail to the person and their address on the bounce list go.
+every consent, every mail to the person and their address on the bounce list go,
+and so do their co-signatures of declarations (cosigning.py), whole: a signature
+is nothing but who signed.
 
 ``purge`` (retention.py) erases old actions the same way, except that their
 failed and bounced mail stays, stripped, so the delivery figures stay; and it
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import make_msgid
 
@@ -38,7 +40,7 @@ from sqlalchemy.orm import Session
 from .actions import email_key
 from .bounces import address_key
 from .digest import digest_message
-from .models import Action, Bounce, OutboxMessage, OutboxStatus, Subscriber
+from .models import Action, Bounce, Cosignature, OutboxMessage, OutboxStatus, Subscriber
 
 # "250 2.0.0 Ok: queued as 4F3A1C": the code stays; the rest can name the queue entry.
 REPLY_CODE = re.compile(r"\d{3}(?:[ -]\d\.\d{1,3}\.\d{1,3})?")
@@ -59,9 +61,16 @@ class Person:
     subscriber: Subscriber | None
     # The address on the bounce list (a confirmation or an alert to it bounced).
     bounce: Bounce | None = None
+    # Their co-signatures of declarations.
+    signature_ids: list[int] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.action_ids) or self.subscriber is not None or self.bounce is not None
+        return (
+            bool(self.action_ids)
+            or self.subscriber is not None
+            or self.bounce is not None
+            or bool(self.signature_ids)
+        )
 
 
 def find(session: Session, email: str) -> Person:
@@ -69,7 +78,11 @@ def find(session: Session, email: str) -> Person:
     ids = session.scalars(select(Action.id).where(Action.email_key == key).order_by(Action.id))
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
     bounce = session.get(Bounce, address_key(email))
-    return Person(email_key=key, action_ids=list(ids), subscriber=subscriber, bounce=bounce)
+    signatures = session.scalars(
+        select(Cosignature.id).where(Cosignature.email_key == key).order_by(Cosignature.id)
+    )
+    return Person(email_key=key, action_ids=list(ids), subscriber=subscriber, bounce=bounce,
+                  signature_ids=list(signatures))  # fmt: skip
 
 
 def mail_to(person: Person) -> ColumnElement[bool]:
@@ -92,6 +105,8 @@ def forget(session: Session, person: Person) -> None:
         session.delete(person.subscriber)  # its consents go with it
     if person.bounce is not None:
         session.delete(person.bounce)
+    if person.signature_ids:
+        session.execute(delete(Cosignature).where(Cosignature.id.in_(person.signature_ids)))
     session.commit()
 
 
@@ -138,6 +153,8 @@ def erase_actions(
             subject="",
             message="",
             personal="",
+            published_message=None,
+            published_personal=None,
             opt_in=False,
             # A published message leaves the pages and the feed; its link stops working.
             publish_requested=False,

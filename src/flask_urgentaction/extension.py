@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -14,6 +15,10 @@ from . import links
 from .campaign_cache import CampaignCache
 from .ratelimit import KeyFunction, KeyFunctionT, RateLimiter
 from .storage import Storage, close_session, default_url
+
+# True, an organiser's name, or a response such as the host's login redirect.
+OrganiserCheck = Callable[[], Any]
+OrganiserCheckT = TypeVar("OrganiserCheckT", bound=OrganiserCheck)
 
 DEFAULTS: dict[str, Any] = {
     "URGENTACTION_URL_PREFIX": "/actions",
@@ -93,6 +98,7 @@ class UrgentAction:
 
     def __init__(self, app: Flask | None = None) -> None:
         self.rate_limit_key_function: KeyFunction | None = None
+        self.organiser_check_function: OrganiserCheck | None = None
         if app is not None:
             self.init_app(app)
 
@@ -104,6 +110,18 @@ class UrgentAction:
         it applies to every app this object is registered on.
         """
         self.rate_limit_key_function = func
+        return func
+
+    def organiser_check(self, func: OrganiserCheckT) -> OrganiserCheckT:
+        """Register who may use the organisers' dashboard under ``/manage/``.
+
+        Until this is called the dashboard answers 404. ``func`` is called in
+        each dashboard request, after the host app's own login has run: a false
+        value refuses (403), a response (the host's login redirect) is returned
+        as it is, and a string is taken as the organiser's name for the audit
+        log. Usable as a decorator; it applies to every app this object is on.
+        """
+        self.organiser_check_function = func
         return func
 
     def init_app(self, app: Flask) -> None:

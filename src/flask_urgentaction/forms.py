@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, ClassVar
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -22,7 +22,14 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.csrf.core import CSRF, CSRFTokenField
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    Length,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 
 from . import challenge
 from .countries import country_choices, country_codes
@@ -149,7 +156,10 @@ class ChallengeCSRF(CSRF):  # type: ignore[misc]
             raise ValidationError(exc.message) from exc
 
 
-class ActionForm(FlaskForm):  # type: ignore[misc]
+class ChallengeForm(FlaskForm):  # type: ignore[misc]
+    """A form guarded by the spam check in the place of a CSRF token: the action
+    form, and the co-signing form, which asks a few of its questions."""
+
     class Meta:
         csrf = True
         csrf_class = ChallengeCSRF
@@ -159,6 +169,50 @@ class ActionForm(FlaskForm):  # type: ignore[misc]
         def get_translations(self, form: Any) -> None:
             # Every message is ours and already translated in our domain.
             return None
+
+    def __init__(self, *args: Any, campaign_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, meta={"csrf_context": campaign_id}, **kwargs)
+        lang = current_language()
+        self.country.choices = [("", gettext("Choose your country")), *list(country_choices(lang))]
+
+    @property
+    def solved(self) -> challenge.Solved | None:
+        """The answered challenge, once :meth:`validate` has passed it."""
+        impl: ChallengeCSRF = self._csrf
+        return impl.solved
+
+    @property
+    def spent_challenge(self) -> challenge.Solved | None:
+        """The challenge, when its only fault was being used already (a second click?)."""
+        impl: ChallengeCSRF = self._csrf
+        return impl.spent if set(self.errors) == {"challenge_token"} else None
+
+    @property
+    def challenge(self) -> challenge.Challenge:
+        """The fresh challenge this form shows (a new one on every render)."""
+        token = self.challenge_token.current_token
+        found = challenge.read(token)
+        assert found is not None
+        return found
+
+    def error_map(self) -> dict[str, list[str]]:
+        """Errors by field name; every spam-check failure under ``challenge``."""
+        errors: dict[str, list[str]] = {}
+        for name, messages in self.errors.items():
+            key = "challenge" if name in ("challenge_token", "challenge_answer") else name
+            errors.setdefault(str(key), []).extend(str(m) for m in messages)
+        return errors
+
+
+def message_wanted(form: Any, field: Field) -> None:
+    """Where there is no campaign message to fall back on, an empty one is missing."""
+    if form.message_required and not (field.data or "").strip():
+        raise StopValidation(gettext("This field is required."))
+
+
+class ActionForm(ChallengeForm):
+    # Empty, the message is the campaign's; OwnMessageForm has none to give.
+    message_required: ClassVar[bool] = False
 
     name = StringField(
         lazy_gettext("Your name"),
@@ -206,7 +260,7 @@ class ActionForm(FlaskForm):  # type: ignore[misc]
     )
     message = TextAreaField(
         lazy_gettext("Your message"),
-        validators=[Optional(), length("message"), clean_text, usable],
+        validators=[message_wanted, Optional(), length("message"), clean_text, usable],
     )
     opt_in = BooleanField(lazy_gettext("Send me future urgent action alerts"))
     # Offered only where the campaign allows it; asked for elsewhere, it is ignored.
@@ -225,35 +279,22 @@ class ActionForm(FlaskForm):  # type: ignore[misc]
         filters=[strip], validators=[Optional(), length("partner"), one_line, usable]
     )
 
-    def __init__(self, *args: Any, campaign_id: int, **kwargs: Any) -> None:
-        super().__init__(*args, meta={"csrf_context": campaign_id}, **kwargs)
-        lang = current_language()
-        self.country.choices = [("", gettext("Choose your country")), *list(country_choices(lang))]
 
-    @property
-    def solved(self) -> challenge.Solved | None:
-        """The answered challenge, once :meth:`validate` has passed it."""
-        impl: ChallengeCSRF = self._csrf
-        return impl.solved
+class OwnMessageForm(ActionForm):
+    """The action form of a campaign that gathers solidarity messages and has no
+    message of its own to start from: the supporter's message is required."""
 
-    @property
-    def spent_challenge(self) -> challenge.Solved | None:
-        """The challenge, when its only fault was being used already (a second click?)."""
-        impl: ChallengeCSRF = self._csrf
-        return impl.spent if set(self.errors) == {"challenge_token"} else None
+    message_required = True
 
-    @property
-    def challenge(self) -> challenge.Challenge:
-        """The fresh challenge this form shows (a new one on every render)."""
-        token = self.challenge_token.current_token
-        found = challenge.read(token)
-        assert found is not None
-        return found
 
-    def error_map(self) -> dict[str, list[str]]:
-        """Errors by field name; every spam-check failure under ``challenge``."""
-        errors: dict[str, list[str]] = {}
-        for name, messages in self.errors.items():
-            key = "challenge" if name in ("challenge_token", "challenge_answer") else name
-            errors.setdefault(str(key), []).extend(str(m) for m in messages)
-        return errors
+class CosignForm(ChallengeForm):
+    """Co-signing a declaration: who signs, by the action form's own rules (the
+    same fields, in the same order), and the spam check."""
+
+    name = ActionForm.name
+    email = ActionForm.email
+    union = ActionForm.union
+    country = ActionForm.country
+    challenge_answer = ActionForm.challenge_answer
+    hp = ActionForm.hp
+    lang = ActionForm.lang

@@ -255,6 +255,12 @@ class Action(Base):
         # The message pages and the moderation list: one campaign's messages in one
         # status, newest first.
         Index("ix_ua_actions_messages", "campaign_id", "message_status", "created_at"),
+        # The dashboard's figures: actions per day, country, partner tag and origin,
+        # each from an index alone.
+        Index("ix_ua_actions_day", "campaign_id", "created_at"),
+        Index("ix_ua_actions_country", "campaign_id", "country"),
+        Index("ix_ua_actions_partner", "campaign_id", "partner_tag"),
+        Index("ix_ua_actions_origin", "campaign_id", "source_origin"),
         NEVER_REUSE_IDS,
     )
 
@@ -290,6 +296,44 @@ class Action(Base):
     moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What the published message's own page is named by, never the row's id.
     public_id: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
+    # An organiser's correction of the published text (None: shown as sent); the
+    # mail, exports and the access record keep what the supporter sent.
+    published_personal: Mapped[str | None] = mapped_column(Text)
+    published_message: Mapped[str | None] = mapped_column(Text)
+
+
+class Cosignature(Base):
+    """A supporter's co-signature of a declaration (cosigning.py): shown under it,
+    by name, union and country, once an organiser approves it; the address is
+    kept only to find the person again (forget, person), never shown."""
+
+    __tablename__ = "ua_cosignatures"
+    __table_args__ = (
+        # One signature per address and declaration, however many arrive at once.
+        UniqueConstraint("declaration_id", "email_key"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    declaration_id: Mapped[int] = mapped_column(
+        ForeignKey("ua_declarations.id", ondelete="CASCADE"), index=True
+    )
+    # Its declaration's campaign, which moderation goes by.
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("ua_campaigns.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    # Case-folded address, as an action's.
+    email_key: Mapped[str] = mapped_column(String(254), index=True)
+    union: Mapped[str] = mapped_column(String(200), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")
+    lang: Mapped[str] = mapped_column(String(35))
+    status: Mapped[MessageStatus] = mapped_column(
+        EnumText(MessageStatus, 10), default=MessageStatus.PENDING
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UsedChallenge(Base):
@@ -469,3 +513,21 @@ class Bounce(Base):
     first_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class AuditEntry(Base):
+    """One change an organiser made in the dashboard: who, when, what (manage/audit.py)."""
+
+    __tablename__ = "ua_audit_log"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # What the host's organiser check named (its return value, or the login's name).
+    who: Mapped[str] = mapped_column(String(254), default="")
+    # A dotted verb ("campaign.create", "outbox.retry"); shown translated.
+    action: Mapped[str] = mapped_column(String(50))
+    # By slug, not a key: the record outlives the campaign it was about.
+    campaign_slug: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # What changed, in plain words or field names (never a supporter's personal data).
+    detail: Mapped[str] = mapped_column(Text, default="", server_default="")

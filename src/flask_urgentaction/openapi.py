@@ -61,9 +61,10 @@ def _schemas() -> dict[str, Any]:
         },
         "status": {
             "type": "string",
-            "enum": ["live", "closed"],
+            "enum": ["live", "closed", "draft", "scheduled"],
             "description": "As it is now: `closed` once closed, or from the campaign's"
-            " `closes_at` on (actions are then answered 410).",
+            " `closes_at` on (actions are then answered 410). `draft` and `scheduled`"
+            " (before `opens_at`) only in a `preview`.",
         },
         "title": {"type": "string"},
         "summary": {"type": "string"},
@@ -150,11 +151,34 @@ def _schemas() -> dict[str, Any]:
         },
         "form": {
             "type": "boolean",
-            "description": "False for a campaign without targets, which only gathers"
-            " solidarity: show no form but the summary, a link to `url` and `no_form_text`;"
-            " its actions are answered 404.",
+            "description": "False for a campaign without targets that does not publish"
+            " messages, which only shows solidarity: show no form but the summary, a link"
+            " to `url` and `no_form_text`; its actions are answered 404.",
         },
+        "gathers_messages": {
+            "type": "boolean",
+            "description": "True for a campaign without targets that publishes messages"
+            " (`targets` empty, `publish` and `form` true): its form gathers solidarity"
+            " messages, mailed to no one. Show no subject, personal line or `publish` box,"
+            " but `publication_text` above the button: taking the action asks to publish"
+            " the name, union, country and message once an organiser approves them. The"
+            " message is required when the campaign's `message` is empty.",
+        },
+        "publication_text": _string(
+            "Where `gathers_messages` is true, what to say above the button, in the page's"
+            " language: what is published once approved; empty for any other campaign."
+        ),
         "no_form_text": _string("Says, in the page's language, why there is no form."),
+        "preview": {
+            "type": "boolean",
+            "const": True,
+            "description": "Present only when `?preview=` held a valid token of the"
+            " dashboard's widget preview: the campaign may not be public, nothing can be"
+            " sent (disable the button), and `challenge.token` is empty (none is issued).",
+        },
+        "preview_text": _string(
+            "With `preview`: what to say by the disabled button, in the page's language."
+        ),
         "labels": {
             "type": "object",
             "properties": {key: {"type": "string"} for key in label_keys},
@@ -176,7 +200,10 @@ def _schemas() -> dict[str, Any]:
             " mail to the targets. One paragraph: line breaks and tabs become spaces;"
             " at most 500 characters after that."
         ),
-        "message": _string("At most 5000 characters; defaults to the campaign's message."),
+        "message": _string(
+            "At most 5000 characters; defaults to the campaign's message (required when the"
+            " campaign gathers messages and has none)."
+        ),
         "opt_in": {
             "type": "boolean",
             "description": "Ask for future alerts; confirmed by a mailed link.",
@@ -185,7 +212,8 @@ def _schemas() -> dict[str, Any]:
             "type": "boolean",
             "description": "Ask to show the name, union, country, personal line and message"
             " on the campaign's public message pages and feed once an organiser approves"
-            " it (never the address); ignored where the campaign's `publish` is false.",
+            " it (never the address); ignored where the campaign's `publish` is false, and"
+            " implied where its `gathers_messages` is true.",
         },
         "lang": _string("Language for answers and mail."),
         "challenge_token": _string("`challenge.token` from the campaign answer."),
@@ -210,7 +238,8 @@ def _schemas() -> dict[str, Any]:
         "Campaign": {
             "type": "object",
             "properties": campaign_props,
-            "required": list(campaign_props),
+            # The preview's keys are only in a dashboard preview.
+            "required": [key for key in campaign_props if not key.startswith("preview")],
         },
         "CampaignList": {
             "type": "object",
@@ -264,10 +293,21 @@ def _schemas() -> dict[str, Any]:
                 "dir": {"type": "string", "enum": ["ltr", "rtl"]},
                 "title": _string("The campaign's title in `lang`."),
                 "heading": _string("A heading for the list, naming the campaign."),
-                "url": {
-                    "type": "string",
-                    "format": "uri",
-                    "description": "Absolute URL of the campaign's messages page in `lang`.",
+                "url": _string(
+                    "Absolute URL of the campaign's messages page in `lang`; empty when the"
+                    " campaign publishes no messages."
+                ),
+                "publish": {
+                    "type": "boolean",
+                    "description": "Whether the campaign publishes messages; false: only its"
+                    " declarations are shown, and `messages` is empty.",
+                },
+                "declarations_heading": _string("A heading for the declarations, in `lang`."),
+                "declarations": {
+                    "type": "array",
+                    "items": _ref("ListedDeclaration"),
+                    "description": "The campaign's declarations, in its file's order, on every"
+                    " page.",
                 },
                 "written_in": _string("The `?written_in=` filter applied, or empty."),
                 "page": {"type": "integer", "minimum": 1},
@@ -290,6 +330,9 @@ def _schemas() -> dict[str, Any]:
                 "title",
                 "heading",
                 "url",
+                "publish",
+                "declarations_heading",
+                "declarations",
                 "written_in",
                 "page",
                 "pages",
@@ -297,6 +340,69 @@ def _schemas() -> dict[str, Any]:
                 "messages",
                 "labels",
             ],
+        },
+        "ListedDeclaration": {
+            "type": "object",
+            "description": "A declaration of solidarity by an organisation.",
+            "properties": {
+                "public_id": _string("The declaration's random public id (in its URL)."),
+                "organisation": {"type": "string"},
+                "country": _string("ISO 3166-1 alpha-2 code, or empty."),
+                "country_name": _string("The country's name in the reader's language."),
+                "lang": _string("The language of its title and teaser: its nearest to `lang`."),
+                "dir": {"type": "string", "enum": ["ltr", "rtl"]},
+                "title": {"type": "string"},
+                "teaser": _string("Empty when it has none."),
+                "url": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": "Absolute URL of the declaration's page, where it is co-signed.",
+                },
+            },
+            "required": [
+                "public_id",
+                "organisation",
+                "country",
+                "country_name",
+                "lang",
+                "dir",
+                "title",
+                "teaser",
+                "url",
+            ],
+            "additionalProperties": False,
+        },
+        "SignatureRequest": {
+            "type": "object",
+            "description": "A co-signature: who signs, and the campaign's spam check (from"
+            " `GET /campaigns/{slug}`). The email is never shown; it finds the signature"
+            " again for erasure and access requests, and makes one signature per address.",
+            "properties": {
+                key: action_props[key]
+                for key in (
+                    "name",
+                    "email",
+                    "union",
+                    "country",
+                    "lang",
+                    "challenge_token",
+                    "challenge_answer",
+                    "hp",
+                )
+            },
+            "required": ["name", "email", "country", "challenge_token", "challenge_answer"],
+        },
+        "SignatureCreated": {
+            "type": "object",
+            "properties": {
+                "status": {
+                    "const": "pending",
+                    "description": "Stored; shown under the declaration once an organiser"
+                    " approves it.",
+                },
+            },
+            "required": ["status"],
+            "additionalProperties": False,
         },
         # What a supporter asked to show, and nothing else: no address, no row id.
         "PublishedMessage": {
@@ -537,8 +643,9 @@ def openapi_document(api_base: str) -> dict[str, Any]:
             "version": _package_version(),
             "description": (
                 "JSON API behind the embeddable urgent action widget: list the live "
-                "campaigns, read a campaign, take an action and read its published"
-                " solidarity messages; and a webhook that takes "
+                "campaigns, read a campaign, take an action, read its published"
+                " solidarity messages and declarations, co-sign a declaration; and a"
+                " webhook that takes "
                 "in bounces from a mail provider. Error texts are in the request's language."
             ),
         },
@@ -565,6 +672,17 @@ def openapi_document(api_base: str) -> dict[str, Any]:
                                 " then English and each campaign's default."
                             ),
                         },
+                        {
+                            "name": "country",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 2},
+                            "description": (
+                                "Only the campaigns about this country (an ISO 3166-1 alpha-2"
+                                " code among the campaign's `countries`); an unknown code is"
+                                " ignored."
+                            ),
+                        },
                     ],
                     "responses": {
                         "200": _response("The live campaigns.", "CampaignList"),
@@ -578,6 +696,19 @@ def openapi_document(api_base: str) -> dict[str, Any]:
                     "summary": "A live or closed campaign, with a fresh challenge.",
                     "parameters": [
                         slug_param,
+                        {
+                            "name": "preview",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": (
+                                "A token the organisers' dashboard issues on its widget"
+                                " preview page (signed, bound to the slug, valid for an"
+                                " hour): the campaign is then shown in any status, with"
+                                " `preview` true. An invalid, expired or other campaign's"
+                                " token changes nothing."
+                            ),
+                        },
                         {
                             "name": "lang",
                             "in": "query",
@@ -595,7 +726,9 @@ def openapi_document(api_base: str) -> dict[str, Any]:
                         "200": _response("The campaign.", "Campaign"),
                         "403": _response("Origin not allowed for this campaign.", "Error"),
                         "404": _response(
-                            "No such campaign (or a draft, or before opens_at).", "Error"
+                            "No such campaign (or a draft, or before opens_at, without a valid"
+                            " `preview` token).",
+                            "Error",
                         ),
                     },
                 }
@@ -672,6 +805,45 @@ def openapi_document(api_base: str) -> dict[str, Any]:
                         "409": _response(
                             "This email already acted on this campaign; no second mail is sent.",
                             "Duplicate",
+                        ),
+                        "410": _response("Campaign closed (or past its closing time).", "Error"),
+                        "413": _response(
+                            "Body over URGENTACTION_MAX_BODY_BYTES (128 KiB by default).", "Error"
+                        ),
+                        "422": _response("Invalid fields or failed challenge.", "ValidationError"),
+                        "429": too_many,
+                    },
+                }
+            },
+            "/campaigns/{slug}/declarations/{public_id}/signatures": {
+                "post": {
+                    "operationId": "cosignDeclaration",
+                    "summary": "Co-sign a declaration; shown once an organiser approves it.",
+                    "parameters": [
+                        dict(slug_param),
+                        {
+                            "name": "public_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                            "description": "The declaration's public id (`declarations[].public_id`"
+                            " of the messages list).",
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {_JSON: {"schema": _ref("SignatureRequest")}},
+                    },
+                    "responses": {
+                        "201": _response("Stored, pending approval.", "SignatureCreated"),
+                        "400": _response("Body is not a JSON object.", "Error"),
+                        "403": _response("Origin not allowed for this campaign.", "Error"),
+                        "404": _response(
+                            "No such campaign (or a draft), or no such declaration.", "Error"
+                        ),
+                        "409": _response(
+                            "This email already signed this declaration; nothing new is stored.",
+                            "Error",
                         ),
                         "410": _response("Campaign closed (or past its closing time).", "Error"),
                         "413": _response(

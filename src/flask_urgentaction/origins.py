@@ -79,6 +79,17 @@ def request_origin() -> str:
     return request.headers.get("Origin", "").strip()
 
 
+def other_site_origin() -> str:
+    """The site a form POST came from, for attribution; "" for our own pages.
+
+    Our pages send no referrer, so a browser names their POSTs' origin "null".
+    """
+    origin = request_origin()
+    if origin == "null" or normalize(origin) == own_origin():
+        return ""
+    return origin
+
+
 def form_post_allowed(campaign: AnyCampaign) -> bool:
     """An HTML form POST must come from our own pages or an origin listed by name.
 

@@ -6,12 +6,13 @@ return dataclasses; cli.py only formats them. docs/operations.md says how to rea
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, case, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import domain_pace, pacing, similarity
@@ -233,6 +234,70 @@ def campaign_report(
     )
 
 
+def action_tallies(
+    session: Session, campaign_id: int, only: ActionFilter | None = None
+) -> tuple[list[Tally], list[Tally]]:
+    """The campaign's actions per partner tag and per origin, as ``campaign_report``
+    counts them, without its delivery figures and near copies (for pages that
+    show them often)."""
+    chosen = only.criteria() if only else []
+    return (
+        _tally(session, campaign_id, Action.partner_tag, *chosen),
+        _tally(session, campaign_id, Action.source_origin, *chosen),
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def report_json(report: CampaignReport) -> dict[str, Any]:
+    """The stable shape of ``report --json`` (docs/operations.md lists the keys)."""
+    return {
+        "campaign": report.slug,
+        "status": report.status,
+        "actions": report.actions,
+        "generated_at": _iso(report.generated_at),
+        "targets": [
+            {
+                "name": t.name,
+                "address": t.address,
+                "sent": t.sent,
+                "queued_due": t.queued_due,
+                "queued_waiting": t.queued_waiting,
+                "next_attempt_at": _iso(t.next_attempt_at),
+                "sending": t.sending,
+                "failed": t.failed,
+                "last_failure": t.last_failure and asdict(t.last_failure),
+                "bounced": t.bounced,
+                "last_bounce": t.last_bounce and asdict(t.last_bounce),
+                "waiting_because": t.waiting_because and asdict(t.waiting_because),
+                "held": t.held,
+                "held_reason": t.held_reason or None,
+                "held_until": _iso(t.held_until),
+                "digested": t.digested,
+            }
+            for t in report.targets
+        ],
+        "personal": {"actions": report.personal, "of": report.counted},
+        "near_duplicates": [
+            {"size": g.size, "sample": g.sample, "action_ids": list(g.action_ids)}
+            for g in report.near_duplicates
+        ],
+        "partners": [{"tag": p.value, "actions": p.actions} for p in report.partners],
+        "origins": [{"origin": o.value, "actions": o.actions} for o in report.origins],
+        "filter": report.only and {"partner_tag": report.only.partner_tag,
+                                   "origin": report.only.origin},
+        "campaign_actions": report.campaign_actions,
+    }  # fmt: skip
+
+
+def report_json_text(report: CampaignReport) -> str:
+    """``report --json``'s output (without the final newline), as the dashboard's
+    download has it too."""
+    return json.dumps(report_json(report), indent=2, ensure_ascii=False)
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     id: int
@@ -243,6 +308,8 @@ class OutboxEntry:
     next_attempt_at: datetime
     last_reply: str
     last_error: str
+    recipient_name: str = ""
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -252,26 +319,67 @@ class OutboxListing:
 
 
 def outbox_listing(
-    session: Session, failed_only: bool = False, limit: int | None = 100
-) -> OutboxListing:
+    session: Session, failed_only: bool = False, limit: int | None = 100,
+    campaign_id: int | None = None,
+) -> OutboxListing:  # fmt: skip
     """Messages not sent yet (queued, sending, failed) and bounced ones, or only the
-    failed and bounced ones."""
+    failed and bounced ones; of every kind, or only one campaign's mail to its targets."""
     undelivered = (OutboxStatus.FAILED, OutboxStatus.BOUNCED)
     statuses = undelivered if failed_only else (*WAITING, *undelivered)
-    matching = OutboxMessage.status.in_(statuses)
+    matching: ColumnElement[bool] = OutboxMessage.status.in_(statuses)
+    if campaign_id is not None:
+        matching = and_(matching, OutboxMessage.id.in_(_ids(_target_rows(campaign_id))))
     total = session.scalar(select(func.count()).where(matching)) or 0
     # The columns only: bodies stay in the database.
     query = (
         select(
             OutboxMessage.id, OutboxMessage.kind, OutboxMessage.recipient, OutboxMessage.status,
             OutboxMessage.attempts, OutboxMessage.next_attempt_at, OutboxMessage.last_reply,
-            OutboxMessage.last_error,
+            OutboxMessage.last_error, OutboxMessage.recipient_name, OutboxMessage.created_at,
         )
         .where(matching)
         .order_by(OutboxMessage.id)
         .limit(limit)
     )  # fmt: skip
-    return OutboxListing([OutboxEntry(*row) for row in session.execute(query)], int(total))
+    # The columns are named as the fields.
+    entries = [OutboxEntry(**row._asdict()) for row in session.execute(query)]
+    return OutboxListing(entries, int(total))
+
+
+def _ids(rows: Any) -> Any:
+    return rows.with_only_columns(OutboxMessage.id)
+
+
+def campaign_messages(session: Session, campaign_id: int, ids: Sequence[int]) -> set[int]:
+    """Those of ``ids`` that are the campaign's mail to its targets."""
+    query = _ids(_target_rows(campaign_id)).where(OutboxMessage.id.in_(ids))
+    return set(session.scalars(query))
+
+
+def failed_ids(session: Session, campaign_id: int, address: str | None = None) -> list[int]:
+    """The campaign's failed mail to its targets (to ``address`` alone, if given)."""
+    query = _ids(_target_rows(campaign_id)).where(OutboxMessage.status == OutboxStatus.FAILED)
+    if address is not None:
+        query = query.where(OutboxMessage.recipient == address)
+    return list(session.scalars(query.order_by(OutboxMessage.id)))
+
+
+def status_totals(session: Session) -> dict[OutboxStatus, int]:
+    """The whole outbox's messages by status, every kind and campaign."""
+    rows = session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    return {OutboxStatus(status): int(count) for status, count in rows}
+
+
+def oldest_due(session: Session, now: datetime | None = None) -> datetime | None:
+    """Since when the message due the longest has been due; None when none is."""
+    now = now or datetime.now(UTC)
+    return session.scalar(
+        select(func.min(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.status == OutboxStatus.QUEUED, OutboxMessage.next_attempt_at <= now
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -331,6 +439,10 @@ class RetryOutcome:
     id: int
     requeued: bool
     reason: str  # why it was refused; "" when requeued
+    # The same as a word: "missing", "erased", "status" (then ``status`` says
+    # which), "changed"; "" when requeued.
+    refusal: str = ""
+    status: str = ""
 
 
 def erased(row: OutboxMessage, action: Action | None) -> bool:
@@ -338,10 +450,13 @@ def erased(row: OutboxMessage, action: Action | None) -> bool:
     return row.text_body == "" or (action is not None and action.erased_at is not None)
 
 
-def retry(session: Session, ids: Sequence[int], now: datetime | None = None) -> list[RetryOutcome]:
+def retry(
+    session: Session, ids: Sequence[int], now: datetime | None = None, commit: bool = True
+) -> list[RetryOutcome]:
     """Put failed rows back to queued, due now, with their attempts reset to 0 (so a
     row that ran out of attempts gets the whole backoff again). Refuses rows that are
-    missing, not failed, or whose content was erased."""
+    missing, not failed, or whose content was erased. With ``commit`` false the
+    caller commits (with its own record of the retry)."""
     now = now or datetime.now(UTC)
     found = {
         row.id: (row, action)
@@ -355,15 +470,16 @@ def retry(session: Session, ids: Sequence[int], now: datetime | None = None) -> 
     for id_ in dict.fromkeys(ids):
         if id_ not in found:
             why = "no such message (a forgotten person's unsent mail is deleted)"
-            outcomes.append(RetryOutcome(id_, False, why))
+            outcomes.append(RetryOutcome(id_, False, why, "missing"))
             continue
         row, action = found[id_]
         if erased(row, action):
             why = "its content was erased by forget; there is nothing left to send"
-            outcomes.append(RetryOutcome(id_, False, why))
+            outcomes.append(RetryOutcome(id_, False, why, "erased"))
             continue
         if row.status != OutboxStatus.FAILED:
-            outcomes.append(RetryOutcome(id_, False, f"it is {row.status}, not failed"))
+            why = f"it is {row.status}, not failed"
+            outcomes.append(RetryOutcome(id_, False, why, "status", str(row.status)))
             continue
         # Only if still failed and not stripped: a worker or a forget may act meanwhile.
         result = session.execute(
@@ -377,6 +493,10 @@ def retry(session: Session, ids: Sequence[int], now: datetime | None = None) -> 
             .execution_options(synchronize_session=False)
         )
         done = cast("CursorResult[Any]", result).rowcount == 1
-        outcomes.append(RetryOutcome(id_, done, "" if done else "it changed meanwhile"))
-    session.commit()
+        outcomes.append(
+            RetryOutcome(id_, done, "" if done else "it changed meanwhile",
+                         "" if done else "changed")
+        )  # fmt: skip
+    if commit:
+        session.commit()
     return outcomes

@@ -13,6 +13,8 @@
 - A subscription not in force (never confirmed, or ended by unsubscribing) goes
   with its consents and mail once its last change is older than the retention.
 - An address on the bounce list goes once its last bounce is that old.
+- A co-signature of a declaration goes, whole, once it is that old (as an
+  action's personal data does; it has nothing else to keep).
 - Expired rate-limit windows and spent challenge tokens go.
 
 Everything is chosen by age and by what is still there, so a second run the
@@ -35,6 +37,7 @@ from .models import (
     Action,
     Bounce,
     Consent,
+    Cosignature,
     OutboxMessage,
     OutboxStatus,
     RateLimitWindow,
@@ -72,9 +75,10 @@ class Purged:
     mail: int = 0
     subscriptions: int = 0
     bounces: int = 0
+    signatures: int = 0
 
     def __bool__(self) -> bool:
-        return any((self.actions, self.mail, self.subscriptions, self.bounces))
+        return any((self.actions, self.mail, self.subscriptions, self.bounces, self.signatures))
 
 
 def _old_actions(cutoffs: Cutoffs) -> Any:
@@ -102,6 +106,10 @@ def _lapsed_subscriptions(cutoffs: Cutoffs) -> Any:
     )
 
 
+def _old_signatures(cutoffs: Cutoffs) -> Any:
+    return select(Cosignature.id).where(Cosignature.created_at < cutoffs.actions)
+
+
 def _count(session: Session, query: Any) -> int:
     return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
@@ -113,6 +121,7 @@ def plan(session: Session, cutoffs: Cutoffs) -> Purged:
         mail=_count(session, _old_mail(cutoffs)),
         subscriptions=_count(session, _lapsed_subscriptions(cutoffs)),
         bounces=_count(session, select(Bounce).where(Bounce.last_at < cutoffs.actions)),
+        signatures=_count(session, _old_signatures(cutoffs)),
     )
     session.rollback()
     return counted
@@ -142,11 +151,17 @@ def purge(session: Session, cutoffs: Cutoffs) -> Purged:
         subscriptions += len(ids)
     removed = session.execute(delete(Bounce).where(Bounce.last_at < cutoffs.actions))
     bounces = int(getattr(removed, "rowcount", 0) or 0)
+    signatures = 0
+    while ids := list(session.scalars(_old_signatures(cutoffs).limit(BATCH))):
+        session.execute(delete(Cosignature).where(Cosignature.id.in_(ids)))
+        session.commit()
+        signatures += len(ids)
     now = datetime.now(UTC)
     session.execute(delete(RateLimitWindow).where(RateLimitWindow.expires_at <= now))
     session.execute(delete(UsedChallenge).where(UsedChallenge.expires_at < now))
     session.commit()
-    return Purged(actions=actions, mail=mail, subscriptions=subscriptions, bounces=bounces)
+    return Purged(actions=actions, mail=mail, subscriptions=subscriptions, bounces=bounces,
+                  signatures=signatures)  # fmt: skip
 
 
 def summary(purged: Purged, cutoffs: Cutoffs, dry_run: bool) -> str:
@@ -157,6 +172,7 @@ def summary(purged: Purged, cutoffs: Cutoffs, dry_run: bool) -> str:
     return (
         f"{verb} {purged.actions} actions from before {actions_at}, "
         f"the content of {purged.mail} mail from before {mail_at}, "
-        f"{purged.subscriptions} lapsed subscriptions and "
-        f"{purged.bounces} bounce-list entries"
+        f"{purged.subscriptions} lapsed subscriptions, "
+        f"{purged.bounces} bounce-list entries and "
+        f"{purged.signatures} co-signatures from before {actions_at}"
     )

@@ -18,9 +18,10 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from .models import Action, Campaign, MessageStatus
 
@@ -127,11 +128,21 @@ def _published(action: Action) -> Published:
         union=action.union,
         country=action.country,
         lang=action.lang,
-        personal=action.personal,
-        message=action.message,
+        personal=shown_personal(action),
+        message=shown_message(action),
         created_at=action.created_at,
         approved_at=action.moderated_at or action.created_at,
     )
+
+
+def shown_personal(action: Action) -> str:
+    """The personal line as published: an organiser's correction, else as sent."""
+    return action.personal if action.published_personal is None else action.published_personal
+
+
+def shown_message(action: Action) -> str:
+    """The message as published: an organiser's correction, else as sent."""
+    return action.message if action.published_message is None else action.published_message
 
 
 def languages(session: Session, campaign_id: int) -> list[str]:
@@ -218,22 +229,14 @@ def moderate(
     approved message may still be rejected, and a rejected one approved. Returns
     the new status by id; raises :class:`ModerationError` naming every id that is
     not a message of this campaign."""
-    wanted = {i: MessageStatus.APPROVED for i in approve}
-    problems: dict[int, str] = {}
-    for i in reject:
-        if wanted.get(i) is MessageStatus.APPROVED:
-            problems[i] = "given to both --approve and --reject"
-        wanted[i] = MessageStatus.REJECTED
+    wanted, problems = requested_statuses(approve, reject)
     rows = session.execute(
         select(Action.id, Action.campaign_id, Action.message_status, Action.erased_at).where(
             Action.id.in_(list(wanted))
         )
     ).all()
     found = {row.id: row for row in rows}
-    slugs: dict[int, str] = {
-        campaign_id: slug
-        for campaign_id, slug in session.execute(select(Campaign.id, Campaign.slug))
-    }
+    slugs = campaign_slugs(session)
     for i in wanted:
         row = found.get(i)
         if i in problems:
@@ -247,18 +250,63 @@ def moderate(
             problems[i] = "erased: its supporter was forgotten or purged"
         elif row.message_status is None:
             problems[i] = "its supporter did not ask to publish it"
+    return apply_statuses(session, Action.message_status, campaign, wanted, problems)
+
+
+def requested_statuses(
+    approve: Iterable[int], reject: Iterable[int]
+) -> tuple[dict[int, MessageStatus], dict[int, str]]:
+    """The status asked for each id, and the problems so far: an id given both ways."""
+    wanted = {i: MessageStatus.APPROVED for i in approve}
+    problems: dict[int, str] = {}
+    for i in reject:
+        if wanted.get(i) is MessageStatus.APPROVED:
+            problems[i] = "given to both --approve and --reject"
+        wanted[i] = MessageStatus.REJECTED
+    return wanted, problems
+
+
+def campaign_slugs(session: Session) -> dict[int, str]:
+    """Every campaign's slug by id, to name the one an id given belongs to."""
+    return {i: slug for i, slug in session.execute(select(Campaign.id, Campaign.slug))}
+
+
+def apply_statuses(
+    session: Session, status_column: InstrumentedAttribute[Any], campaign: Campaign,
+    wanted: dict[int, MessageStatus], problems: dict[int, str],
+) -> dict[int, MessageStatus]:  # fmt: skip
+    """Set the statuses ``wanted`` in ``status_column`` (messages' or signatures'),
+    all or none: with any problem, raise :class:`ModerationError` and change nothing.
+    Returns the new status by id."""
     if problems:
         session.rollback()
         raise ModerationError(dict(sorted(problems.items())))
+    model = status_column.class_
     now = datetime.now(UTC)
     for status in MessageStatus:
         ids = [i for i, s in wanted.items() if s is status]
         if ids:
+            # Scoped to the campaign as well: an id of another one is never touched.
             session.execute(
-                update(Action)
-                .where(Action.id.in_(ids), Action.campaign_id == campaign.id)
-                .values(message_status=status, moderated_at=now)
+                update(model)
+                .where(model.id.in_(ids), model.campaign_id == campaign.id)
+                .values({status_column: status, model.moderated_at: now})
                 .execution_options(synchronize_session=False)
             )
     session.commit()
     return dict(sorted(wanted.items()))
+
+
+def correct(session: Session, campaign: Campaign, action_id: int, personal: str,
+            message: str) -> Action:  # fmt: skip
+    """Set the text shown of message ``action_id`` of ``campaign`` (the caller
+    commits); the text as sent stays. A text equal to the one sent is stored as
+    no correction. Raises :class:`ModerationError` if it is not such a message."""
+    action = session.get(Action, action_id)
+    if action is None or action.campaign_id != campaign.id:
+        raise ModerationError({action_id: "no such message"})
+    if action.erased_at is not None or action.message_status is None:
+        raise ModerationError({action_id: "not a message asked to be published"})
+    action.published_personal = None if personal == action.personal else personal
+    action.published_message = None if message == action.message else message
+    return action

@@ -15,6 +15,16 @@ class Purpose(enum.StrEnum):
     CHALLENGE = "urgentaction.challenge"
     CONFIRM = "urgentaction.confirm"
     UNSUBSCRIBE = "urgentaction.unsubscribe"
+    # The dashboard's alert: a dry run's inputs, which its Send must repeat.
+    ALERT_SEND = "urgentaction.alert-send"
+    # The dashboard's widget preview: the slug of a campaign the API may then
+    # show though it is not public (a draft, scheduled).
+    PREVIEW = "urgentaction.preview"
+
+
+# Seconds a widget preview's token lets the API show its campaign: an
+# organiser looking at the preview, not a link to pass around.
+PREVIEW_MAX_AGE = 3600
 
 
 class TokenError(Exception):

@@ -132,7 +132,11 @@ def test_demo_home_page_shows_the_campaign_list_and_the_published_messages(
     expect(messages.get_by_role("heading", level=2)).to_have_text(
         "Solidarity messages: Stand with the locked-out Ironbridge dockworkers"
     )
-    expect(messages.get_by_role("heading", level=3)).to_have_count(3)
+    # The campaign's declaration first, then its three published messages.
+    expect(messages.get_by_role("heading", level=3)).to_have_count(4)
+    expect(messages.get_by_role("heading", level=3).first).to_have_text(
+        "Ports across the Adriatic stand with Ironbridge"
+    )
     arabic = messages.locator("[part=teaser][lang=ar]")
     assert arabic.evaluate("el => getComputedStyle(el).direction") == "rtl"
     expect(messages.locator("[part=teaser][lang=bs]")).to_have_text(re.compile("^Iz Tuzle"))

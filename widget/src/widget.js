@@ -14,7 +14,7 @@
  * @property {string} slug
  * @property {string} lang
  * @property {'ltr' | 'rtl'} dir
- * @property {'live' | 'closed'} status
+ * @property {'live' | 'closed' | 'draft' | 'scheduled'} status  the last two only in a preview
  * @property {string} title
  * @property {string} summary
  * @property {string} partner
@@ -33,9 +33,13 @@
  * @property {ShareLink[]} share
  * @property {boolean} opt_in
  * @property {boolean} publish
+ * @property {boolean} gathers_messages  no targets: the form gathers solidarity messages to publish
+ * @property {string} publication_text  said above the button then: what is published
  * @property {boolean} form  false: the campaign only gathers solidarity, and takes no action
  * @property {string} no_form_text  what to say instead of the form then
  * @property {FormLabels} labels
+ * @property {true} [preview]  an organiser's preview (data-preview): nothing can be sent
+ * @property {string} [preview_text]  what to say above the disabled button then
  */
 
 /**
@@ -135,9 +139,22 @@
  * @property {string} lang
  * @property {'ltr' | 'rtl'} dir
  * @property {string} heading
- * @property {string} url
+ * @property {string} url  "" when the campaign publishes no messages
+ * @property {boolean} publish  false: only its declarations are shown
+ * @property {string} declarations_heading
+ * @property {Declaration[]} declarations
  * @property {PublishedMessage[]} messages
  * @property {MessageLabels} labels
+ *
+ * A declaration of solidarity, in its language nearest to the reader's.
+ * @typedef {object} Declaration
+ * @property {string} organisation
+ * @property {string} country_name
+ * @property {string} lang
+ * @property {'ltr' | 'rtl'} dir
+ * @property {string} title
+ * @property {string} teaser
+ * @property {string} url
  *
  * @typedef {object} PublishedMessage
  * @property {string} name
@@ -342,11 +359,12 @@
   const fieldNamed = (widget, name) => /** @type {Field} */ (widget.fields.get(name));
 
   /**
-   * What the supporter typed, without the spaces around it.
+   * What the supporter typed, without the spaces around it ("" for a field
+   * the form does not have).
    * @param {Widget} widget
    * @param {string} name
    */
-  const typed = (widget, name) => fieldNamed(widget, name).control.value.trim();
+  const typed = (widget, name) => widget.fields.has(name) ? fieldNamed(widget, name).control.value.trim() : '';
 
   /**
    * A message that belongs to no field, in the live region.
@@ -417,15 +435,17 @@
   /**
    * What goes to the targets: subject, the supporter's own line, the message,
    * and the campaign's translation of a message sent in another language.
+   * A campaign gathering solidarity messages mails no one: the message alone.
    * @param {Widget} widget
    */
   const messageFields = widget => {
     const { campaign, labels } = widget;
     const translation = campaign.message_translation;
+    const mailed = !campaign.gathers_messages;
     return [
-      field(widget, 'subject', labels.subject, input({ value: campaign.subject })),
+      mailed && field(widget, 'subject', labels.subject, input({ value: campaign.subject })),
       // The supporter's own line, put first in the mail; the hint says why.
-      field(widget, 'personal', labels.personal, element('textarea', { rows: 3 }), labels.personal_help),
+      mailed && field(widget, 'personal', labels.personal, element('textarea', { rows: 3 }), labels.personal_help),
       field(widget, 'message', labels.message,
         element('textarea', { rows: 8, lang: campaign.message_lang }, campaign.message), campaign.message_note),
       translation && element('div', { part: 'field', class: 'f' },
@@ -474,7 +494,10 @@
   const actionForm = widget => {
     const { campaign, labels } = widget;
     widget.token = campaign.challenge.token;
-    const submitButton = element('button', { type: 'submit', part: 'submit' }, labels.submit);
+    const gathers = campaign.gathers_messages;
+    // Where publishing is the point, sending is the request to publish: said before the button.
+    const submitButton = element('button', { type: 'submit', part: 'submit',
+      'aria-describedby': gathers && 'ua-pub', disabled: campaign.preview }, labels.submit);
     const form = element('form', { part: 'form', novalidate: true },
       ...supporterFields(widget),
       ...messageFields(widget),
@@ -483,8 +506,11 @@
       // No opt-in when the server cannot mail the confirmation link; "publish"
       // only where the campaign publishes messages.
       campaign.opt_in !== false && checkboxField(widget, 'opt_in'),
-      campaign.publish && checkboxField(widget, 'publish', labels.publish_help),
+      campaign.publish && !gathers && checkboxField(widget, 'publish', labels.publish_help),
       element('p', {}, externalLink(campaign.privacy_url, labels.privacy)),
+      gathers && element('p', { id: 'ua-pub', part: 'publication' }, campaign.publication_text),
+      // An organiser's preview: the button stays disabled, and this says why.
+      campaign.preview && element('p', { class: 's' }, campaign.preview_text),
       submitButton);
     form.addEventListener('submit', event => {
       event.preventDefault();
@@ -501,7 +527,10 @@
   const emptyRequiredFields = widget => {
     /** @type {Record<string, string[]>} */
     const errors = {};
-    for (const name of ['name', 'email', 'challenge_answer']) {
+    const { campaign } = widget;
+    // Gathering messages with none of the campaign's to fall back on, the message is required.
+    for (const name of ['name', 'email', 'challenge_answer',
+      ...(campaign.gathers_messages && !campaign.message ? ['message'] : [])]) {
       if (!typed(widget, name)) errors[name] = [widget.labels.required];
     }
     return errors;
@@ -731,20 +760,37 @@
   };
 
   /**
-   * The messages as a list under a heading naming the campaign (or a
-   * sentence saying there are none yet), and a link to all of them.
+   * One declaration: its title as a heading linking to its page, the
+   * organisation and country, the teaser, all in the declaration's language.
+   * @param {Declaration} declaration
+   */
+  const declarationItem = declaration => {
+    const { lang, dir } = declaration;
+    // The meta line is in the reader's language, the title and teaser in the declaration's.
+    return element('li', { part: 'declaration' },
+      element('h3', { part: 'name', lang, dir }, externalLink(declaration.url, declaration.title)),
+      element('p', { part: 'meta', class: 'd' }, element('bdi', {}, declaration.organisation),
+        declaration.country_name && ' · ' + declaration.country_name),
+      declaration.teaser && element('p', { part: 'teaser', class: 't', lang, dir }, declaration.teaser));
+  };
+
+  /**
+   * Under a heading naming the campaign: its declarations, then the messages
+   * as a list (or a sentence saying there are none yet) and a link to all.
    * @param {Host} host
    * @param {MessageList} list
    */
   const renderMessages = (host, list) => {
-    const { messages, labels } = list;
+    const { messages, declarations, labels } = list;
     attachShadowRoot(host, element('section',
       { part: 'root', class: 'r', dir: list.dir, lang: list.lang, 'aria-labelledby': 'ua-t' },
       element('h2', { part: 'title', id: 'ua-t', dir: 'auto' }, list.heading),
-      messages.length
+      declarations.length && element('ul', { part: 'declarations', class: 'l', 'aria-label': list.declarations_heading },
+        ...declarations.map(declarationItem)),
+      list.publish && (messages.length
         ? element('ul', { part: 'list', class: 'l' }, ...messages.map(message => messageItem(message, labels)))
-        : element('p', { part: 'empty' }, labels.empty),
-      element('p', { part: 'all' }, externalLink(list.url, labels.all))));
+        : element('p', { part: 'empty' }, labels.empty)),
+      list.publish && element('p', { part: 'all' }, externalLink(list.url, labels.all))));
   };
 
   // --- Finding the elements and drawing into them ---
@@ -782,7 +828,13 @@
   const mount = host => {
     if (host.uaMounted) return;
     host.uaMounted = 1;
-    const query = '?lang=' + encodeURIComponent(preferredLanguage(host));
+    const { country, writtenIn, preview } = host.dataset;
+    // data-country narrows the list, data-written-in the messages; each where it
+    // applies. data-preview is the dashboard's token for a campaign not yet public.
+    const query = '?lang=' + encodeURIComponent(preferredLanguage(host)) +
+      (country ? '&country=' + encodeURIComponent(country) : '') +
+      (writtenIn ? '&written_in=' + encodeURIComponent(writtenIn) : '') +
+      (preview ? '&preview=' + encodeURIComponent(preview) : '');
     const list = 'urgentactionList' in host.dataset;
     const messages = host.dataset.urgentactionMessages;
     const slug = host.dataset.urgentaction || messages;

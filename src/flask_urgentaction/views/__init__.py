@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from ..manage import manage
 from .api import api, widget
 from .declarations import register_declarations
 from .embed import embed
@@ -28,5 +29,7 @@ blueprint.add_url_rule("/widget.js", "widget", widget)
 blueprint.add_url_rule("/feed.atom", "feed", site_feed)
 blueprint.register_blueprint(embed)
 blueprint.register_blueprint(api, url_prefix="/api")
+# Off (404) until the host app registers ua.organiser_check; not exempt from CSRF.
+blueprint.register_blueprint(manage, url_prefix="/manage")
 
 __all__ = ["blueprint"]

@@ -15,24 +15,28 @@ from flask import Blueprint, current_app, jsonify, request, send_from_directory,
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 
-from .. import bounces, links, solidarity
+from .. import bounces, cosigning, declarations, links, solidarity
 from ..actions import AlreadyActed, Closed, Taken, opt_in_text
 from ..campaign_cache import Current
 from ..campaigns import CampaignSnapshot, effective_status, message_text, text_in
-from ..challenge import issue
+from ..challenge import Challenge, issue
 from ..countries import country_choices, country_name
-from ..forms import ActionForm
+from ..declarations import DeclarationSnapshot
+from ..forms import ChallengeForm
 from ..i18n import gettext, text_direction, written_direction
 from ..markdown import render_markdown
 from ..openapi import openapi_document
 from ..origins import is_allowed, request_origin
 from ..storage import get_session
+from ..tokens import PREVIEW_MAX_AGE, Purpose, TokenError, verify
 from .lookup import (
     campaign_language,
     choose_language,
+    country_arg,
     current_campaign,
     current_live_campaigns,
     matched_language,
+    previewed_campaign,
     public_campaign,
     site_languages,
 )
@@ -42,10 +46,20 @@ from .rendering import (
     date_text,
     message_context,
     privacy_url,
+    publication_text,
     share_links,
+    thanks_text,
     too_large,
 )
-from .submission import Invalid, Malformed, RateLimited, json_fields, read_body, submit
+from .submission import (
+    Invalid,
+    Malformed,
+    RateLimited,
+    json_fields,
+    read_body,
+    submit,
+    submit_signature,
+)
 
 api = Blueprint("api", __name__)
 # Campaign JSON bodies kept per campaign snapshot: one per language and host.
@@ -97,8 +111,9 @@ def _origin_refused() -> str:
     return str(gettext("This campaign cannot be embedded on this website."))
 
 
-def labels() -> dict[str, str]:
-    """Every text the widget shows, so the script carries no dictionaries."""
+def labels(campaign: CampaignSnapshot) -> dict[str, str]:
+    """Every text the widget shows, so the script carries no dictionaries; some
+    depend on the campaign (one gathering solidarity messages sends none)."""
     return {
         "name": gettext("Your name"),
         "email": gettext("Your email"),
@@ -127,7 +142,7 @@ def labels() -> dict[str, str]:
         "privacy": gettext("Privacy statement"),
         "read_more": gettext("Read more"),
         "thanks_title": gettext("Thank you!"),
-        "thanks_text": gettext("Your message is on its way to the targets."),
+        "thanks_text": thanks_text(campaign),
         "opt_in_pending": gettext(
             "Please check your inbox: we sent you a link to confirm the alerts."
         ),
@@ -186,15 +201,36 @@ def _campaign_body(found: CampaignSnapshot, lang: str) -> dict[str, Any]:
         "opt_in": links.available(),
         # Whether to offer "publish my message" (labels.publish, labels.publish_help).
         "publish": found.publish_messages,
-        "labels": labels(),
+        # No targets: the form gathers solidarity messages, each published once
+        # approved (publication_text says so above the button), mailed to no one.
+        "gathers_messages": found.gathers_messages,
+        # What to say above the button then (what is published); "" for any other.
+        "publication_text": publication_text() if found.gathers_messages else "",
+        "labels": labels(found),
     }
+
+
+def _preview_for(slug: str) -> bool:
+    """Whether ``?preview=`` holds a valid token the dashboard issued for ``slug``."""
+    token = request.args.get("preview", "")
+    if not token:
+        return False
+    try:
+        previewed, _age = verify(Purpose.PREVIEW, token, PREVIEW_MAX_AGE)
+    except TokenError:
+        return False
+    return bool(previewed == slug)
 
 
 # No automatic OPTIONS on the GET and POST rules: Flask's default answer would
 # shadow ``preflight`` and carry no CORS headers.
 @api.route("/campaigns/<slug>", methods=["GET"], provide_automatic_options=False)
 def campaign(slug: str) -> Response:
-    current = current_campaign(slug)
+    """One campaign for the widget. With a dashboard preview's token (``?preview=``)
+    also a draft or scheduled one, marked ``preview``, with no usable challenge: its
+    actions stay refused (``take`` looks up public campaigns only)."""
+    preview = _preview_for(slug)
+    current = previewed_campaign(slug) if preview else current_campaign(slug)
     if current is None:
         return _no_campaign()
     found = current.campaign
@@ -216,9 +252,13 @@ def campaign(slug: str) -> Response:
         # Worked out now: a campaign closes at its closes_at with no new version.
         "status": str(effective_status(found)),
         "count": count,
-        "count_text": count_text(count, kept["lang"]),
-        "challenge": issue(found.id).as_json(),
+        "count_text": count_text(count, kept["lang"], found),
+        # A preview issues none: its spam check's line shows a number that sends nothing.
+        "challenge": (Challenge("", "1234") if preview else issue(found.id)).as_json(),
     }
+    if preview:
+        body["preview"] = True
+        body["preview_text"] = gettext("Preview: nothing can be sent.")
     return _answer(body, 200, found)
 
 
@@ -243,7 +283,7 @@ def _listed(current: Current, wanted: str, list_lang: str) -> dict[str, Any]:
         "title": texts.title,
         "summary": texts.summary,
         "count": current.count,
-        "count_text": count_text(current.count, list_lang),
+        "count_text": count_text(current.count, list_lang, found),
         "goal": found.goal,
         "url": url_for("urgentaction.campaign", slug=found.slug, lang=texts.lang, _external=True),
     }
@@ -257,16 +297,19 @@ def campaign_list() -> Response:
     one campaign. A campaign that narrows its own allowed origins is left out of
     the list a page on any other origin gets (it could not be embedded there
     either); a request without ``Origin`` (a server, not a browser) gets them all.
+    ``?country=AL`` keeps the campaigns about that country (an unknown code is ignored).
     """
     lang = choose_language(site_languages(), "en")
     origin = request_origin()
     if origin and not is_allowed(origin, None):
         return _refused(gettext("The list of urgent actions cannot be shown on this website."))
     wanted = request.args.get("lang", "")
+    country = country_arg()
     campaigns = [
         _listed(current, wanted, lang)
         for current in current_live_campaigns()
-        if not origin or is_allowed(origin, current.campaign)
+        if (not origin or is_allowed(origin, current.campaign))
+        and (not country or country in current.campaign.countries)
     ]
     body = {
         "lang": lang,
@@ -315,19 +358,39 @@ def _published(message: solidarity.Published, slug: str, lang: str) -> dict[str,
     }
 
 
+def _declared(declaration: DeclarationSnapshot, slug: str, lang: str) -> dict[str, Any]:
+    """One declaration as the campaign page lists it, in its language nearest to ``lang``."""
+    text = declaration.text_in(lang)
+    return {
+        "public_id": declaration.public_id,
+        "organisation": declaration.organisation,
+        "country": declaration.country,
+        "country_name": country_name(declaration.country, lang) if declaration.country else "",
+        "lang": text.lang,
+        "dir": text_direction(text.lang),
+        "title": text.title,
+        "teaser": text.teaser,
+        "url": absolute_url(
+            "urgentaction.declaration", slug=slug, public_id=declaration.public_id, lang=lang
+        ),
+    }
+
+
 @api.route("/campaigns/<slug>/messages", methods=["GET"])
 def campaign_messages(slug: str) -> Response:
     """A page of the campaign's published solidarity messages, for partner sites'
     messages widget: what its messages page shows (views/messages.py), newest first.
 
-    404 unless the campaign publishes messages; origins as for the campaign JSON.
+    Its declarations come first (title, organisation, teaser, link), on every page.
+    404 unless the campaign publishes messages or has declarations (then its
+    ``messages`` are empty and ``publish`` false); origins as for the campaign JSON.
     """
     current = current_campaign(slug)
     if current is None:
         return _no_campaign()
     found = current.campaign
     lang = campaign_language(found, request.args.get("lang", ""))
-    if not found.publish_messages:
+    if not found.publish_messages and not found.declarations:
         return _error(gettext("This campaign does not publish solidarity messages."), 404, found)
     origin = request_origin()
     if origin and not is_allowed(origin, found):
@@ -341,6 +404,8 @@ def campaign_messages(slug: str) -> Response:
     page = solidarity.page(
         session, found.id, int(number) if number.isdigit() else 0, written_in or None
     )
+    if page is not None and not found.publish_messages:
+        page = solidarity.Page([], 1, 1, 0)
     if page is None:
         return _error(gettext("There is no such page."), 404, found)
     texts = text_in(found, lang)
@@ -350,7 +415,12 @@ def campaign_messages(slug: str) -> Response:
         "dir": text_direction(lang),
         "title": texts.title,
         "heading": gettext("Solidarity messages: %(title)s", title=texts.title),
-        "url": absolute_url("urgentaction.messages", slug=found.slug, lang=lang),
+        "url": absolute_url("urgentaction.messages", slug=found.slug, lang=lang)
+        if found.publish_messages
+        else "",
+        "publish": found.publish_messages,
+        "declarations_heading": gettext("Declarations of solidarity"),
+        "declarations": [_declared(d, found.slug, lang) for d in found.declarations],
         "written_in": written_in,
         "page": page.number,
         "pages": page.pages,
@@ -369,7 +439,8 @@ def campaign_messages(slug: str) -> Response:
 
 @api.route("/campaigns/<slug>", methods=["OPTIONS"])
 @api.route("/campaigns/<slug>/actions", methods=["OPTIONS"])
-def preflight(slug: str) -> Response:
+@api.route("/campaigns/<slug>/declarations/<public_id>/signatures", methods=["OPTIONS"])
+def preflight(slug: str, public_id: str = "") -> Response:
     found = public_campaign(slug)
     origin = request_origin()
     if not origin or not is_allowed(origin, found):
@@ -399,28 +470,64 @@ def take(slug: str) -> Response:
         body = {
             "status": "ok",
             "count": outcome.count,
-            "count_text": count_text(outcome.count, lang),
+            "count_text": count_text(outcome.count, lang, found),
             "opt_in_pending": outcome.opt_in_pending,
         }
         return _answer(body, 201, found)
     if isinstance(outcome, AlreadyActed):
         message = gettext("You have already sent this message. Thank you!")
         return _answer({"error": message, "count": outcome.count}, 409, found)
+    return _not_stored(outcome, submitted.form, found)
+
+
+@api.route(
+    "/campaigns/<slug>/declarations/<public_id>/signatures", methods=["POST"],
+    provide_automatic_options=False,
+)  # fmt: skip
+def cosign(slug: str, public_id: str) -> Response:
+    """Co-sign a declaration (cosigning.py): stored pending an organiser's approval."""
+    found = public_campaign(slug)
+    if found is None:
+        return _no_campaign()
+    declaration = declarations.find(found.declarations, public_id)
+    if declaration is None:
+        choose_language(site_languages(), "en")
+        return _error(gettext("There is no such declaration."), 404, found)
+    fields = json_fields()
+    lang = choose_language(declaration.languages, fields.text.get("lang", "") if fields else "")
+    origin = request_origin()
+    if origin and not is_allowed(origin, found):
+        return _error(_origin_refused(), 403, cors=False)
+    submitted = submit_signature(found, declaration, fields, lang)
+    outcome = submitted.outcome
+    if isinstance(outcome, cosigning.Signed):
+        return _answer({"status": "pending"}, 201, found)
+    if isinstance(outcome, cosigning.AlreadySigned):
+        message = gettext("You have already signed this declaration. Thank you!")
+        return _error(message, 409, found)
+    return _not_stored(outcome, submitted.form, found)
+
+
+def _not_stored(
+    outcome: object, form: ChallengeForm | None, campaign: CampaignSnapshot
+) -> Response:
+    """The answers an action and a co-signature share when nothing was stored: the
+    campaign closed, too many from one connection, a body not read, or invalid."""
     if isinstance(outcome, Closed):
         message = gettext("This campaign is closed. Thank you for your support.")
-        return _error(message, 410, found)
+        return _error(message, 410, campaign)
     if isinstance(outcome, RateLimited):
         message = gettext("Too many messages from your connection. Please try again in a minute.")
-        response = _error(message, 429, found)
+        response = _error(message, 429, campaign)
         response.headers["Retry-After"] = str(outcome.wait)
         return response
-    if isinstance(outcome, Malformed) or submitted.form is None:
-        return _error(gettext("The request body must be a JSON object."), 400, found)
+    if isinstance(outcome, Malformed) or form is None:
+        return _error(gettext("The request body must be a JSON object."), 400, campaign)
     assert isinstance(outcome, Invalid), outcome
-    return _invalid(submitted.form, found)
+    return _invalid(form, campaign)
 
 
-def _invalid(form: ActionForm, campaign: CampaignSnapshot) -> Response:
+def _invalid(form: ChallengeForm, campaign: CampaignSnapshot) -> Response:
     errors = form.error_map()
     body: dict[str, Any] = {"errors": errors}
     if "challenge" in errors:

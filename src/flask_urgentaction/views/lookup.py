@@ -24,6 +24,12 @@ def current_campaign(slug: str) -> Current | None:
     return None if found is None or not is_public(effective_status(found.campaign)) else found
 
 
+def previewed_campaign(slug: str) -> Current | None:
+    """Any campaign with its count, drafts too: only for an organiser's preview."""
+    cache: CampaignCache = current_app.extensions["urgentaction"].campaigns
+    return cache.current(get_session(), slug)
+
+
 def current_live_campaigns() -> list[Current]:
     """Every live campaign with its count, from the same cache as ``current_campaign``."""
     cache: CampaignCache = current_app.extensions["urgentaction"].campaigns

@@ -1,7 +1,9 @@
 """Published solidarity messages: their pages and their Atom feed.
 
 Only for a campaign with ``[messages] publish = true`` (404 otherwise), and only
-approved messages of supporters not erased (solidarity.py decides). The text is
+approved messages of supporters not erased (solidarity.py decides). The feed
+also carries the campaign's declarations, so it is there for a campaign with
+declarations too. The text is
 shown as typed: escaped by the templates and the feed writer, links left as
 plain text. ``?lang=`` is the page's language, as on every page;
 ``?written_in=`` keeps the messages written in one language.
@@ -18,6 +20,7 @@ from werkzeug.wrappers import Response
 from .. import atom, links, solidarity
 from ..campaigns import CampaignSnapshot, text_in
 from ..countries import country_name, sort_key
+from ..declarations import DeclarationSnapshot
 from ..i18n import gettext, language_name_in
 from ..storage import get_session
 from .lookup import campaign_language, load_campaign
@@ -123,12 +126,35 @@ def message_page(slug: str, public_id: str) -> tuple[str, int]:
     )  # fmt: skip
 
 
+def _declaration_entry(declaration: DeclarationSnapshot, campaign: CampaignSnapshot,
+                       lang: str) -> atom.Entry:  # fmt: skip
+    """A declaration in the feed: in the feed's language when it is written in it."""
+    text = declaration.text_in(lang)
+    address = {"slug": campaign.slug, "public_id": declaration.public_id}
+    return atom.Entry(
+        id=absolute_url("urgentaction.declaration", **address),
+        title=text.title,
+        link=absolute_url("urgentaction.declaration", lang=text.lang, **address),
+        # Made before it was written into the file, or when the file was loaded.
+        updated=declaration.published or campaign.updated_at,
+        published=declaration.published,
+        summary=text.teaser,
+        content=text.body,
+        lang=text.lang,
+        author=declaration.organisation,
+    )
+
+
 def messages_feed(slug: str) -> Response:
-    campaign = _publishing(slug)
+    campaign = load_campaign(slug)
+    if not campaign.publish_messages and not campaign.declarations:
+        abort(404)
     lang = campaign_language(campaign)
     texts = text_in(campaign, lang)
-    messages = solidarity.newest(get_session(), campaign.id)
-    entries = []
+    messages = solidarity.newest(get_session(), campaign.id) if campaign.publish_messages else []
+    # A declaration written in the asked-for language comes in it, though the campaign is not.
+    wanted = request.args.get("lang", "") or lang
+    entries = [_declaration_entry(d, campaign, wanted) for d in campaign.declarations]
     for message in messages:
         # The id is the message's address without a language: the same in every feed.
         address = {"slug": slug, "public_id": message.public_id}
@@ -146,12 +172,14 @@ def messages_feed(slug: str) -> Response:
                 author=message.name,
             )
         )
+    entries.sort(key=lambda entry: entry.updated, reverse=True)
     updated = max((e.updated for e in entries), default=datetime.now(UTC))
+    page = "urgentaction.messages" if campaign.publish_messages else "urgentaction.campaign"
     feed = atom.Feed(
         id=absolute_url("urgentaction.messages", slug=slug),
         title=gettext("Solidarity messages: %(title)s", title=texts.title),
         subtitle=texts.summary,
-        link=absolute_url("urgentaction.messages", slug=slug, lang=lang),
+        link=absolute_url(page, slug=slug, lang=lang),
         self_link=absolute_url("urgentaction.messages_feed", slug=slug, lang=lang),
         updated=updated,
         lang=lang,

@@ -19,7 +19,7 @@ from ..campaigns import (
 )
 from ..countries import country_name, sort_key
 from ..i18n import gettext
-from ..origins import form_post_allowed, request_origin
+from ..origins import form_post_allowed, other_site_origin
 from ..storage import get_session
 from ..subscriptions import Outcome, confirm, subscriber_for, unsubscribe, would_change
 from ..tokens import Purpose, TokenError
@@ -131,7 +131,7 @@ def campaign_page(slug: str) -> Response | tuple[str, int] | tuple[str, int, dic
             abort(403)
         fields = form_fields()
         lang = campaign_language(campaign, fields.text.get("lang", ""))
-        submitted = submit(campaign, fields, lang, request_origin())
+        submitted = submit(campaign, fields, lang, other_site_origin())
         return form_answer(submitted, campaign, lang, "campaign.html", "urgentaction.thanks",
                            closed_on=closed_on(campaign, lang))  # fmt: skip
     lang = campaign_language(campaign)

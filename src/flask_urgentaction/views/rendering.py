@@ -91,8 +91,32 @@ def campaign_share_meta(campaign: CampaignSnapshot, texts: Text) -> dict[str, An
     }
 
 
-def count_text(count: int, lang: str) -> str:
-    return ngettext("%(num)s message sent", "%(num)s messages sent", count, num=number(count, lang))
+def count_text(count: int, lang: str, campaign: CampaignSnapshot | None = None) -> str:
+    """The count as a sentence; a campaign gathering solidarity messages sends none."""
+    num = number(count, lang)
+    if campaign is not None and campaign.gathers_messages:
+        return ngettext(
+            "%(num)s message of solidarity", "%(num)s messages of solidarity", count, num=num
+        )
+    return ngettext("%(num)s message sent", "%(num)s messages sent", count, num=num)
+
+
+def thanks_text(campaign: CampaignSnapshot) -> str:
+    """What became of the supporter's message, said on every thank-you."""
+    if campaign.gathers_messages:
+        return gettext(
+            "Your message is published on the campaign page once the organisers approve it."
+        )
+    return gettext("Your message is on its way to the targets.")
+
+
+def publication_text() -> str:
+    """Said above the button where submitting is the request to publish
+    (a campaign gathering solidarity messages): exactly what becomes public."""
+    return gettext(
+        "Your message will be published on the campaign page with your name, union and "
+        "country once the organisers approve it. Your email address is never shown."
+    )
 
 
 def privacy_url(campaign: CampaignSnapshot) -> str:
@@ -149,6 +173,8 @@ def render(template: str, lang: str, status: int = 200, **context: Any) -> tuple
         aria=aria,
         number=number,
         count_text=count_text,
+        thanks_text=thanks_text,
+        publication_text=publication_text,
         render_markdown=render_markdown,
         privacy_url=privacy_url,
         opt_in_text=opt_in_text(),
@@ -174,7 +200,8 @@ def message_context(campaign: CampaignSnapshot, lang: str) -> dict[str, Any]:
     give the campaign's translation of it in the page's language, if it has one."""
     sent = message_text(campaign, lang)
     page_lang = text_in(campaign, lang).lang
-    if sent.lang == page_lang:
+    # A solidarity message is published as written, and sent in no language.
+    if sent.lang == page_lang or campaign.gathers_messages:
         return {}
     note = gettext(
         "The message is sent in %(language)s.", language=language_name_in(sent.lang, page_lang)

@@ -12,16 +12,18 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import parse_qsl
 
 from flask import abort, current_app, request
 from werkzeug.datastructures import MultiDict
 
-from .. import outbox, pacing
-from ..actions import ChallengeReused, Outcome, Submission, Taken, closed, take_action
-from ..campaigns import CampaignSnapshot
-from ..forms import ActionForm
+from .. import cosigning, outbox, pacing
+from ..actions import ChallengeReused, Closed, Outcome, Submission, Taken, closed, take_action
+from ..campaigns import CampaignSnapshot, message_text
+from ..challenge import Solved
+from ..declarations import DeclarationSnapshot
+from ..forms import ActionForm, ChallengeForm, CosignForm, OwnMessageForm
 from ..i18n import gettext
 from ..storage import get_session
 
@@ -67,6 +69,9 @@ class Submitted:
     form: ActionForm | None
 
 
+MANAGE_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
 def cap_body() -> None:
     """Hold bodies sent to our routes to ``URGENTACTION_MAX_BODY_BYTES`` (413).
 
@@ -75,6 +80,9 @@ def cap_body() -> None:
     a length (chunked) is cut off at the same size while it is read.
     """
     limit = int(current_app.config["URGENTACTION_MAX_BODY_BYTES"])
+    if request.blueprint == "urgentaction.manage":
+        # An organiser saves a campaign's every translation, or a whole TOML file.
+        limit = max(limit, MANAGE_MAX_BODY_BYTES)
     host_limit = request.max_content_length
     if host_limit is not None:
         limit = min(limit, host_limit)
@@ -164,44 +172,57 @@ def json_fields() -> Fields | None:
     return Fields(text, wrong_type)
 
 
-def submit(
-    campaign: CampaignSnapshot, fields: Fields | None, lang: str, source_origin: str
-) -> Submitted:
-    """Take an action from a request's fields (None: a body we cannot read)."""
+F = TypeVar("F", bound=ChallengeForm)
+
+
+def _checked(
+    campaign: CampaignSnapshot, fields: Fields | None, lang: str, form_class: type[F]
+) -> tuple[Closed | RateLimited | Invalid | Malformed | Solved, F | None]:
+    """What every submission passes before it is stored, whatever it is for: the
+    campaign still open, the rate limit, the form's rules and the spam check.
+    Returns the answered challenge and the form, or why not."""
     refused = closed(campaign)
     if refused is not None:
-        return Submitted(refused, None)
+        return refused, None
     form = None
     if fields is not None:
         formdata = fields.text.copy()
         formdata["lang"] = lang
-        form = ActionForm(campaign_id=campaign.id, formdata=formdata)
+        form = form_class(campaign_id=campaign.id, formdata=formdata)
     # The rate limit counts on a connection of its own: give this request's back
     # first, so that a burst of requests cannot hold every pooled connection.
     get_session().commit()
     wait = current_app.extensions["urgentaction"].limiter.hit()
     if wait is not None:
-        return Submitted(RateLimited(wait), form)
+        return RateLimited(wait), form
     if fields is None or form is None:
-        return Submitted(Malformed(), None)
-    if fields.wrong_type:
+        return Malformed(), None
+    # A field this form does not ask for is ignored, whatever its type.
+    wrong_type = {name: kind for name, kind in fields.wrong_type.items() if name in form}
+    if wrong_type:
         said = {"text": gettext("Must be text."), "boolean": gettext("Must be true or false.")}
-        for name, expected in fields.wrong_type.items():
+        for name, expected in wrong_type.items():
             form[name].errors = [said[expected]]
-        return Submitted(Invalid(), form)
-    # A token spent already may be this supporter's first click: take_action tells.
+        return Invalid(), form
+    # A token spent already may be this supporter's first click: what stores it tells.
     solved = form.solved if form.validate() else form.spent_challenge
-    if solved is None:
-        return Submitted(Invalid(), form)
+    return (Invalid() if solved is None else solved), form
+
+
+def submit(
+    campaign: CampaignSnapshot, fields: Fields | None, lang: str, source_origin: str
+) -> Submitted:
+    """Take an action from a request's fields (None: a body we cannot read)."""
+    # A campaign gathering its supporters' own messages, with none to start from.
+    own = campaign.gathers_messages and not message_text(campaign, lang).message
+    solved, form = _checked(campaign, fields, lang, OwnMessageForm if own else ActionForm)
+    if not isinstance(solved, Solved):
+        return Submitted(solved, form)
+    assert form is not None
     outcome = take_action(
         campaign,
         Submission(
-            name=form.name.data,
-            email=form.email.data,
-            country=form.country.data or "",
-            lang=lang,
-            challenge=solved,
-            union=form.union.data or "",
+            **supporter_fields(form, lang, solved),
             subject=form.subject.data or "",
             personal=form.personal.data or "",
             message=form.message.data or "",
@@ -212,13 +233,61 @@ def submit(
         ),
     )
     if isinstance(outcome, ChallengeReused):
-        form.challenge_token.errors = [
-            gettext("This spam check was already used. Please answer the new one.")
-        ]
-        return Submitted(Invalid(), form)
+        return Submitted(challenge_spent(form), form)
     if isinstance(outcome, Taken):
         deliver_inline(outcome)
     return Submitted(outcome, form)
+
+
+@dataclass(frozen=True)
+class SignSubmitted:
+    """What became of a co-signature, and its form (to show again, errors and all)."""
+
+    outcome: cosigning.SignOutcome | RateLimited | Invalid | Malformed
+    form: CosignForm | None
+
+
+def submit_signature(
+    campaign: CampaignSnapshot, declaration: DeclarationSnapshot, fields: Fields | None,
+    lang: str,
+) -> SignSubmitted:  # fmt: skip
+    """Co-sign a declaration from a request's fields, past the same checks as an action."""
+    solved, form = _checked(campaign, fields, lang, CosignForm)
+    if not isinstance(solved, Solved):
+        return SignSubmitted(solved, form)
+    assert form is not None
+    outcome = cosigning.sign(
+        campaign, declaration, cosigning.Cosigner(**supporter_fields(form, lang, solved))
+    )
+    if isinstance(outcome, ChallengeReused):
+        return SignSubmitted(challenge_spent(form), form)
+    return SignSubmitted(outcome, form)
+
+
+class SupporterFields(TypedDict):
+    name: str
+    email: str
+    country: str
+    lang: str
+    challenge: Solved
+    union: str
+
+
+def supporter_fields(form: ActionForm | CosignForm, lang: str, solved: Solved) -> SupporterFields:
+    """Who the supporter is, read alike from an action's form and a co-signature's."""
+    return SupporterFields(
+        name=form.name.data, email=form.email.data, country=form.country.data or "",
+        lang=lang, challenge=solved, union=form.union.data or "",
+    )  # fmt: skip
+
+
+def challenge_spent(form: ChallengeForm) -> Invalid:
+    """Another submission spent the spam-check token: the form, with a new question,
+    says so where the answer goes."""
+    form.challenge_token.errors = [
+        gettext("This spam check was already used. Please answer the new one.")
+    ]
+    return Invalid()
 
 
 def deliver_inline(taken: Taken) -> None:
