@@ -2,7 +2,8 @@
 # Set up everything the tests need on a fresh Debian or Ubuntu machine, then run
 # every check and test:
 #   - Debian packages: chromium, postgresql (any major version), nodejs and npm,
-#     installed with apt when missing (as root, or through sudo);
+#     and the Noto fonts (fonts-noto-core, fonts-noto-cjk: every script the pages
+#     are tested in), installed with apt when missing (as root, or through sudo);
 #   - .venv with the package and its test extras, pinned by constraints.txt;
 #   - the widget's build tools, TypeScript (its type check) and axe-core from npm
 #     (widget/package-lock.json).
@@ -76,6 +77,12 @@ chromium_path() {
     done
 }
 
+# The browser tests check each script is drawn in its own font (tests/browser/test_scripts.py):
+# asked through fontconfig, as Chromium finds them.
+has_font() {
+    command -v fc-list >/dev/null && [ -n "$(fc-list "$1" family)" ]
+}
+
 step "Checking system packages"
 need=()
 [ -n "$(chromium_path)" ] || need+=(chromium)
@@ -83,12 +90,14 @@ need=()
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+has_font "Noto Sans Devanagari" || need+=(fonts-noto-core)
+has_font "Noto Sans CJK JP" || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
     echo "    installing with apt: ${need[*]}"
     apt_get update
     apt_get install -y --no-install-recommends "${need[@]}"
 else
-    echo "    chromium, postgresql, node and npm are installed"
+    echo "    chromium, postgresql, node, npm and the Noto fonts are installed"
 fi
 
 UA_CHROMIUM=$(chromium_path)

@@ -30,7 +30,7 @@ from flask_urgentaction.i18n import (
 )
 from flask_urgentaction.models import Campaign, Subscriber
 from flask_urgentaction.storage import get_session, get_storage
-from flask_urgentaction.views.rendering import count_text
+from flask_urgentaction.views.rendering import count_text, language_choices
 
 from .conftest import CHALLENGE_TOKEN, Mailbox
 
@@ -177,6 +177,101 @@ def test_match_handles_case_regions_and_primary_subtags() -> None:
     assert match("", ["en"]) is None
 
 
+# Tags as our catalogs are named: zh_Hans/ is offered as "zh-Hans", fil/ as "fil".
+OFFERED = ["en", "de", "pt", "he", "id", "fil", "nb", "sr", "sr-Latn", "zh-Hans", "zh-Hant"]
+
+
+@pytest.mark.parametrize(
+    ("wanted", "chosen"),
+    [
+        # Chinese: the script decides, read from the region where none is given.
+        ("zh-CN", "zh-Hans"), ("zh-SG", "zh-Hans"), ("zh", "zh-Hans"), ("zh-Hans-CN", "zh-Hans"),
+        ("zh-TW", "zh-Hant"), ("zh-HK", "zh-Hant"), ("zh-MO", "zh-Hant"),
+        ("zh-Hant-HK", "zh-Hant"), ("zh_hant", "zh-Hant"),
+        # Serbian: Cyrillic unless Latin is asked for (or the region writes Latin).
+        ("sr-Latn-RS", "sr-Latn"), ("sr-Latn", "sr-Latn"), ("sr-ME", "sr-Latn"),
+        ("sr", "sr"), ("sr-RS", "sr"), ("sr-Cyrl", "sr"), ("sr-Cyrl-BA", "sr"),
+        # Regions of one written language.
+        ("pt-BR", "pt"), ("pt-PT", "pt"), ("en-GB", "en"), ("en-US", "en"), ("de-CH", "de"),
+        # Old and other codes CLDR knows: Hebrew, Indonesian, Filipino, Norwegian.
+        ("iw", "he"), ("he-IL", "he"), ("in", "id"), ("tl", "fil"), ("tl-PH", "fil"),
+        ("fil", "fil"), ("nb-NO", "nb"), ("no", "nb"), ("no-NO", "nb"),
+        # Extensions and private use are not part of the language.
+        ("de-DE-u-co-phonebk", "de"), ("x-klingon", None), ("*", None), ("", None),
+        ("fr", None), ("ja", None),
+    ],
+)  # fmt: skip
+def test_match_reads_scripts_regions_and_old_codes_as_cldr_does(
+    wanted: str, chosen: str | None
+) -> None:
+    assert match(wanted, OFFERED) == chosen
+
+
+def test_match_prefers_the_same_region_then_cldrs_nearest_one() -> None:
+    assert match("pt-PT", ["pt-BR", "pt-PT"]) == "pt-PT"
+    assert match("pt", ["pt-PT", "pt-BR"]) == "pt-BR"  # CLDR's likely region of pt
+    assert match("pt-MZ", ["pt-BR", "pt-PT"]) == "pt-PT"  # CLDR: pt-MZ falls back to pt-PT
+    assert match("zh-MO", ["zh-TW", "zh-HK"]) == "zh-HK"
+    assert match("zh-Hant", ["zh-HK", "zh-TW"]) == "zh-TW"
+    assert match("fil", ["en", "tl"]) == "tl"  # an older campaign tagged "tl"
+
+
+def test_match_never_gives_another_script_for_an_explicit_one() -> None:
+    # A reader of Traditional Chinese asked for it: no Simplified instead.
+    assert match("zh-TW", ["en", "zh-Hans"]) is None
+    assert match("sr-Latn", ["en", "sr"]) is None
+    # A bare "zh" or "sr" says no script: the one offered will do.
+    assert match("zh", ["en", "zh-Hant"]) == "zh-Hant"
+    assert match("sr", ["en", "sr-Latn"]) == "sr-Latn"
+
+
+@pytest.mark.parametrize(
+    ("header", "chosen"),
+    [
+        ("zh-TW,zh;q=0.9,en;q=0.8", "zh-Hant"),
+        ("zh-CN,zh;q=0.9", "zh-Hans"),
+        ("sr-Latn-RS,sr;q=0.8", "sr-Latn"),
+        ("en;q=0.2, de", "de"),  # the order of the header is not its preference
+        ("de;q=0.5, en-GB;q=0.9", "en"),
+        ("fr;q=0.9, pt-BR;q=0.8, en;q=0.7", "pt"),
+        ("de;q=0, iw", "he"),  # q=0 means "not this one"
+        ("de;q=0", "en"),
+        ("*", "en"),
+    ],
+)
+@pytest.mark.parametrize(
+    "app_config",
+    [{"URGENTACTION_LANGUAGES": ["en", "de", "he", "pt", "sr", "sr-Latn", "zh-Hans", "zh-Hant"]}],
+)
+def test_accept_language_negotiates_the_page_language_over_http(
+    client: FlaskClient, header: str, chosen: str
+) -> None:
+    html = client.get("/actions/", headers={"Accept-Language": header}).get_data(as_text=True)
+    assert re.search(r'<html lang="([^"]+)"', html).group(1) == chosen  # type: ignore[union-attr]
+
+
+def test_a_campaign_in_traditional_chinese_is_served_to_taiwan_and_hong_kong(
+    client: FlaskClient,
+) -> None:
+    add_campaign("bagong", {"en": {"title": "Strike"}, "zh-Hant": {"title": "罷工"},
+                            "zh-Hans": {"title": "罢工"}, "sr-Latn": {"title": "Štrajk"}},
+                 )  # fmt: skip
+    for header, lang, title in [
+        ("zh-TW", "zh-Hant", "罷工"), ("zh-HK,en;q=0.5", "zh-Hant", "罷工"),
+        ("zh-CN", "zh-Hans", "罢工"), ("sr-Latn-RS", "sr-Latn", "Štrajk"),
+        ("sr-Cyrl", "en", "Strike"),
+    ]:  # fmt: skip
+        html = client.get("/actions/bagong", headers={"Accept-Language": header}).get_data(
+            as_text=True
+        )
+        assert html_tag(html).startswith(f'<html lang="{lang}"'), header
+        assert f'<h1 dir="auto">{title}</h1>' in html, header
+    data = client.get("/actions/api/campaigns/bagong?lang=zh-TW").get_json()
+    assert (data["lang"], data["title"]) == ("zh-Hant", "罷工")
+    html = client.get("/actions/bagong?lang=zh-MO").get_data(as_text=True)
+    assert html_tag(html).startswith('<html lang="zh-Hant"')
+
+
 # --- The language picker ------------------------------------------------------
 
 
@@ -206,9 +301,12 @@ def test_language_picker_lists_the_campaigns_languages_in_their_own_names(
 def test_index_picker_offers_every_shipped_language(client: FlaskClient) -> None:
     html = client.get("/actions/?lang=uk").get_data(as_text=True)
     assert html_tag(html) == '<html lang="uk" dir="ltr">'
-    for code in shipped_languages():
-        assert f'hreflang="{code}" lang="{code}"' in html
-    assert ">Türkçe</a>" in html
+    # More than a phone's row of links: a list to choose from.
+    assert len(shipped_languages()) > 8
+    options = re.findall(r'<option value="([^"]+)" lang="([^"]+)"', picker(html))
+    assert sorted(code for code, _lang in options) == shipped_languages()
+    assert all(code == lang for code, lang in options)
+    assert '<option value="tr" lang="tr">Türkçe</option>' in html
     assert "Термінові акції" in html
 
 
@@ -219,9 +317,80 @@ def test_configured_languages_narrow_the_index_picker(client: FlaskClient) -> No
     assert re.findall(r'hreflang="(\w+)"', html) == ["en", "sq"]
 
 
+def picker(html: str) -> str:
+    start = html.index('<nav class="ua-languages"')
+    return html[start : html.index("</nav>", start)]
+
+
+TWELVE = ["en", "de", "fr", "es", "pt", "sq", "bs", "tr", "uk", "ru", "ar", "zh-Hant"]
+
+
+@pytest.mark.parametrize("app_config", [{"URGENTACTION_LANGUAGES": TWELVE}])
+def test_many_languages_are_a_list_to_choose_from_that_keeps_the_pages_arguments(
+    client: FlaskClient,
+) -> None:
+    add_campaign("grev", {"en": {"title": "Strike"}, "sq": {"title": "Grevë"}},
+                 countries=["AL"])  # fmt: skip
+    html = client.get("/actions/?country=AL&lang=sq").get_data(as_text=True)
+    nav = picker(html)
+    assert 'aria-label="Gjuha"' in nav
+    assert "<a " not in nav
+    form = re.search(r"<form ([^>]*)>", nav)
+    assert form and 'method="get"' in form.group(1) and "action=" not in form.group(1)
+    # The list's filter is kept; the language comes from the list itself.
+    assert re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', nav) == [
+        ("country", "AL")
+    ]
+    assert '<label for="ua-language">Gjuha</label>' in nav
+    assert '<select id="ua-language" name="lang">' in nav
+    options = re.findall(
+        r'<option value="([^"]+)" lang="([^"]+)"( selected)?>([^<]+)</option>', nav
+    )
+    assert [(value, lang) for value, lang, _s, _n in options] == [
+        (code, code) for code, _n in language_choices(TWELVE)
+    ]
+    assert [name for _v, _l, selected, name in options if selected] == ["Shqip"]
+    # One order for every page language: the names as their own readers write them,
+    # Latin, then Cyrillic, Arabic and Han, as CLDR's root collation has them.
+    assert [name for _v, _l, _s, name in options] == [
+        "Bosanski", "Deutsch", "English", "Español", "Français", "Português", "Shqip",
+        "Türkçe", "Русский", "Українська", "العربية", "中文 (繁體)",
+    ]  # fmt: skip
+    assert re.search(r'<button type="submit"[^>]*>Shfaq</button>', nav)
+    # Submitting the form (a GET with the list's fields) gives the page in that language.
+    chosen = client.get("/actions/", query_string={"country": "AL", "lang": "uk"})
+    assert html_tag(chosen.get_data(as_text=True)) == '<html lang="uk" dir="ltr">'
+    assert 'value="uk" lang="uk" selected' in chosen.get_data(as_text=True)
+
+
+def test_a_campaign_in_many_languages_gets_the_list_too(client: FlaskClient) -> None:
+    every_language_campaign()
+    html = client.get("/actions/everywhere?lang=tr").get_data(as_text=True)
+    nav = picker(html)
+    assert '<select id="ua-language" name="lang">' in nav
+    assert '<input type="hidden"' not in nav
+    assert '<option value="tr" lang="tr" selected>Türkçe</option>' in nav
+    # The campaign form's own hidden "lang" keeps its id: the picker's select is another.
+    assert html.count('id="ua-language"') == 1
+
+
+@pytest.mark.parametrize("app_config", [{"URGENTACTION_LANGUAGES": TWELVE}])
+def test_the_dashboard_negotiates_its_language_the_same_way(app: Flask) -> None:
+    app.extensions["urgentaction"].extension.organiser_check(lambda: "ana")
+    client = app.test_client()
+    html = client.get("/actions/manage/", headers={"Accept-Language": "zh-HK, en;q=0.5"})
+    assert html_tag(html.get_data(as_text=True)).startswith('<html lang="zh-Hant"')
+    html = client.get("/actions/manage/?lang=pt-BR", headers={"Accept-Language": "de"})
+    assert html_tag(html.get_data(as_text=True)).startswith('<html lang="pt"')
+
+
 def test_language_names_are_written_in_the_language_itself() -> None:
     assert [language_name(c) for c in ("de", "sq", "bs", "tr", "pt")] == [
         "Deutsch", "Shqip", "Bosanski", "Türkçe", "Português",
+    ]  # fmt: skip
+    # Georgian has no capital letters to start a name with; isiZulu keeps its own case.
+    assert [language_name(c) for c in ("ka", "zu", "hy", "sr-Latn", "zh-Hant", "fil")] == [
+        "ქართული", "isiZulu", "Հայերեն", "Srpski (latinica)", "中文 (繁體)", "Filipino",
     ]  # fmt: skip
     assert language_name_in("sq", "de") == "Albanisch"
     assert language_name_in("de", "fr") == "allemand"
@@ -257,12 +426,13 @@ def test_an_empty_field_never_shows_as_empty(client: FlaskClient) -> None:
 def test_campaign_language_without_a_catalog_gets_the_english_interface(
     client: FlaskClient,
 ) -> None:
-    add_campaign("sciopero", {"en": {"title": "Strike"}, "it": {"title": "Sciopero"}})
-    html = client.get("/actions/sciopero?lang=it").get_data(as_text=True)
-    assert html_tag(html) == '<html lang="it" dir="ltr">'
-    assert '<h1 dir="auto">Sciopero</h1>' in html
+    # Kazakh: a language with no catalog of ours.
+    add_campaign("ereuil", {"en": {"title": "Strike"}, "kk": {"title": "Ереуіл"}})
+    html = client.get("/actions/ereuil?lang=kk").get_data(as_text=True)
+    assert html_tag(html) == '<html lang="kk" dir="ltr">'
+    assert '<h1 dir="auto">Ереуіл</h1>' in html
     assert "Send the message" in html
-    assert ">Italiano</a>" in html
+    assert ">Қазақ тілі</a>" in html
 
 
 # --- Plurals ------------------------------------------------------------------
@@ -357,7 +527,7 @@ def test_german_form_keeps_german_through_the_post_the_thanks_and_the_confirmati
     text = text_of(confirm)
     assert text.startswith("Hallo Ana Kovač,")
     assert f"Danke, dass du mitgemacht hast: {GERMAN_TITLE}." in text
-    assert '<html lang="de">' in html_of(confirm)
+    assert '<html lang="de" dir="ltr">' in html_of(confirm)
     assert ">Benachrichtigungen bestätigen</a>" in html_of(confirm)
     (target,) = mailbox.to("ceo@mining.example")
     assert "Stellt sie sofort wieder ein." in text_of(target)
@@ -608,6 +778,61 @@ def test_bosnian_and_albanian_digraphs_are_letters_of_their_own() -> None:
     albanian = names("sq")
     assert in_order(albanian, "Butan", "Côte d’Ivoire", "Çad", "Danimarkë")
     assert in_order(albanian, "Suedi", "Svalbard e Jan-Majen", "Shqipëri", "Tajlandë", "Zvicër")
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        # Letters of their own after their base letter.
+        ("pl", ("Luksemburg", "Łotwa", "Macedonia Północna")),
+        ("pl", ("Wyspy Owcze", "Wyspy Salomona", "Wyspy Świętego Tomasza i Książęca", "Zambia")),
+        ("cs", ("Curaçao", "Čad", "Čína", "Dánsko")),
+        ("cs", ("Honduras", "Hongkong – ZAO Číny", "Chile", "Chorvatsko", "Indie")),  # ch after h
+        ("sk", ("Honduras", "Chorvátsko", "India")),
+        ("sr-Latn", ("Crna Gora", "Čad", "Čile", "Danska", "Džibuti", "Egipat")),
+        ("ro", ("Sudan", "Suedia", "Svalbard și Jan Mayen", "Tadjikistan")),
+        ("ro", ("Tuvalu", "Țările de Jos", "Ucraina")),
+        ("hu", ("Curaçao", "Csád", "Csehország", "Dánia")),  # cs after c
+        ("hu", ("Norvégia", "Nyugat-Szahara", "Omán")),  # ny after n
+        ("hu", ("Zambia", "Zimbabwe", "Zöld-foki Köztársaság")),
+        # The Nordic letters come after z, each language in its own order.
+        ("da", ("Zimbabwe", "Ækvatorialguinea", "Østrig", "Åland")),
+        ("nb", ("Zimbabwe", "Øst-Timor", "Østerrike", "Åland")),
+        ("sv", ("Zimbabwe", "Åland", "Österrike", "Östtimor")),
+        ("fi", ("Vatikaani", "Venezuela", "Venäjä", "Vietnam", "Zimbabwe")),
+        # Vietnamese: đ after d; "Ấn Độ" is â with a tone mark, after every a.
+        ("vi", ("Dominica", "Đài Loan", "Đức", "Estonia")),
+        ("vi", ("Azerbaijan", "Ấn Độ", "Ba Lan")),
+    ],
+)
+def test_new_tailorings_order_country_names_as_their_readers_expect(
+    lang: str, expected: tuple[str, ...]
+) -> None:
+    assert in_order(names(lang), *expected)
+
+
+def test_persian_and_urdu_letters_sort_in_their_alphabets_order() -> None:
+    persian = "آ ا ء ب پ ت ث ج چ ح خ د ذ ر ز ژ س ش ص ض ط ظ ع غ ف ق ک گ ل م ن و ه ی"
+    assert sorted(reversed(persian.split()), key=lambda w: sort_key(w, "fa")) == persian.split()
+    urdu = "ا ب پ ت ٹ ث ج چ ح خ د ڈ ذ ر ڑ ز ژ س ش ص ض ط ظ ع غ ف ق ک گ ل م ن ں و ہ ھ ء ی ے"
+    assert sorted(reversed(urdu.split()), key=lambda w: sort_key(w, "ur")) == urdu.split()
+    # Germany (آلمان) comes before Austria (اتریش) in Persian, as آ comes before ا.
+    assert in_order(names("fa"), "آلمان", "اتریش")
+
+
+def test_tailoring_rules_tell_letters_accents_and_marks_apart() -> None:
+    key = lambda word, lang: sort_key(word, lang)  # noqa: E731
+    # Finnish: w is v with an accent-level difference, not a letter after v.
+    assert key("va", "fi") < key("wb", "fi") < key("vc", "fi")
+    # Hungarian: ő is ö with an accent, both after o; dzs after every dz.
+    assert key("oz", "hu") < key("öa", "hu") < key("őa", "hu") < key("öb", "hu") < key("p", "hu")
+    assert key("dzz", "hu") < key("dzsa", "hu") < key("e", "hu")
+    # Romanian: ş (cedilla) and ș (comma) are one letter.
+    assert key("şa", "ro") < key("șb", "ro") < key("şc", "ro")
+    # Vietnamese: ộ (ô with a dot below) is ô, after every o.
+    assert key("oz", "vi") < key("ộa", "vi") < key("ôb", "vi") < key("ơa", "vi") < key("p", "vi")
+    # Filipino: ng is a letter after ñ.
+    assert key("nz", "fil") < key("ña", "fil") < key("nga", "fil") < key("o", "fil")
 
 
 def test_every_language_lists_the_same_countries() -> None:

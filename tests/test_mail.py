@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,12 +13,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from flask_urgentaction import mail
+from flask_urgentaction import clock, mail, outbox
+from flask_urgentaction.campaigns import load_files
 from flask_urgentaction.countries import country_name
-from flask_urgentaction.models import Action, OutboxMessage
-from flask_urgentaction.storage import get_storage
+from flask_urgentaction.models import Action, OutboxMessage, Subscriber
+from flask_urgentaction.storage import get_session, get_storage
 
-from .conftest import Mailbox, action_body, form_data, named_address
+from .conftest import SAMPLE, Mailbox, action_body, form_data, named_address
 
 TARGETS = ["ceo@mining.example", "minister@labour.example"]
 SENDER = "actions@network.example"
@@ -281,3 +285,81 @@ def test_without_a_personal_line_the_mail_starts_with_the_message(
     text, html = parts(only_message(mailbox))
     assert text.startswith("Reinstate them.\n\n--\nAna Kovač\n")
     assert "<p>" not in html.split('<div style="white-space: pre-wrap">')[0]
+
+
+# The sample campaign in Persian too: the language of every mail in the tests below.
+PERSIAN = """
+[translations.fa]
+title = "رهبران سندیکایی اخراج‌شده را به کار بازگردانید"
+summary = "معدنچیان به خاطر تأسیس سندیکا اخراج شدند."
+subject = "رهبران سندیکا را همین حالا به کار بازگردانید"
+message = "از شما می‌خواهم رهبران سندیکایی اخراج‌شده معدن را فوراً به کار بازگردانید."
+"""
+HTML_TAG = re.compile(r"<html[^>]*>")
+
+
+def load_campaign(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "campaign.toml"
+    path.write_text(text, encoding="utf-8")
+    load_files(get_session(), [path])
+
+
+def html_tag(message: EmailMessage) -> str:
+    _text, html = parts(message)
+    found = HTML_TAG.search(html)
+    assert found is not None, html
+    return found.group()
+
+
+def test_target_mail_in_persian_is_marked_right_to_left_and_english_left_to_right(
+    app: Flask, client: FlaskClient, mailbox: Mailbox, tmp_path: Path
+) -> None:
+    load_campaign(tmp_path, SAMPLE + PERSIAN)
+    body = action_body(client, lang="fa", subject=None, message=None)
+    del body["subject"], body["message"]
+    assert client.post(ACTIONS_URL, json=body).status_code == 201
+    english = action_body(client, email="bo@example.org")
+    assert client.post(ACTIONS_URL, json=english).status_code == 201
+
+    persian, latin = mailbox.to(TARGETS[0])
+    assert str(persian["Subject"]) == "رهبران سندیکا را همین حالا به کار بازگردانید"
+    assert html_tag(persian) == '<html lang="fa" dir="rtl">'
+    assert html_tag(latin) == '<html lang="en" dir="ltr">'
+
+
+def test_digest_confirmation_and_alert_in_persian_are_marked_right_to_left(
+    app: Flask, client: FlaskClient, mailbox: Mailbox, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # Digested, and written to the targets in Persian whatever the supporter's language.
+    digested = SAMPLE.replace(
+        "[translations.en]", '[delivery]\nmode = "digest"\n\n[translations.en]'
+    )
+    load_campaign(tmp_path, 'message_lang = "fa"\n' + digested + PERSIAN)
+    start = datetime(2026, 6, 1, 9, tzinfo=UTC)
+    monkeypatch.setattr(clock, "now", lambda: start)
+    body = action_body(client, lang="fa", opt_in=True, subject=None, message=None)
+    del body["subject"], body["message"]
+    assert client.post(ACTIONS_URL, json=body).status_code == 201
+
+    # The opt-in confirmation goes at once, in the supporter's language.
+    (confirm,) = mailbox.to("ana@example.org")
+    assert html_tag(confirm) == '<html lang="fa" dir="rtl">'
+    # The digest an hour later.
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(hours=1))
+    outbox.drain()
+    (digest,) = mailbox.to(TARGETS[0])
+    assert str(digest["Subject"]).startswith("رهبران سندیکا")
+    assert html_tag(digest) == '<html lang="fa" dir="rtl">'
+
+    # The alert of a new campaign to the confirmed Persian subscriber.
+    session = get_session()
+    subscriber = session.scalars(select(Subscriber)).one()
+    subscriber.status = "confirmed"
+    session.commit()
+    result = app.test_cli_runner().invoke(args=["urgentaction", "alert", "example-mine-strike"])
+    assert result.exit_code == 0, result.output
+    confirm_again, alert = mailbox.to("ana@example.org")
+    assert confirm_again is confirm
+    assert "رهبران سندیکایی اخراج‌شده را به کار بازگردانید" in str(alert["Subject"])
+    assert html_tag(alert) == '<html lang="fa" dir="rtl">'

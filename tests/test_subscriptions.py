@@ -127,7 +127,7 @@ def test_confirmation_mail_is_written_in_the_language_of_the_request(
     body = text_of(message)
     assert "Stellt die entlassenen Gewerkschafter wieder ein" in body
     assert "Reinstate the sacked union leaders" not in body
-    assert '<html lang="de">' in text_of(message, "html")
+    assert '<html lang="de" dir="ltr">' in text_of(message, "html")
     assert subscriber().lang == "de"
 
 

@@ -46,7 +46,51 @@ TAILORINGS: dict[str, str] = {
         "&C<č<<<Č<ć<<<Ć &D<dž<<<Dž<<<DŽ<đ<<<Đ &L<lj<<<Lj<<<LJ &N<nj<<<Nj<<<NJ &S<š<<<Š &Z<ž<<<Ž"
     ),
     "ar": "&ت<<ة<<<ﺔ<<<ﺓ &ي<<ى<<<ﯨ<<<ﯩ<<<ﻰ<<<ﻯ",
+    "pl": "&A<ą<<<Ą &C<ć<<<Ć &E<ę<<<Ę &L<ł<<<Ł &N<ń<<<Ń &O<ó<<<Ó &S<ś<<<Ś &Z<ź<<<Ź<ż<<<Ż",
+    "cs": "&C<č<<<Č &H<ch<<<cH<<<Ch<<<CH &R<ř<<<Ř &S<š<<<Š &Z<ž<<<Ž",
+    "sk": "&A<ä<<<Ä &C<č<<<Č &H<ch<<<cH<<<Ch<<<CH &O<ô<<<Ô &R<ř<<<Ř &S<š<<<Š &Z<ž<<<Ž",
+    # Serbian in Latin letters imports Croatian's rules; they touch no Cyrillic letter.
+    "sr": (
+        "&C<č<<<Č<ć<<<Ć &D<dž<<<Dž<<<DŽ<đ<<<Đ &L<lj<<<Lj<<<LJ &N<nj<<<Nj<<<NJ &S<š<<<Š &Z<ž<<<Ž"
+    ),
+    "ro": "&A<ă<<<Ă<â<<<Â &I<î<<<Î &S<ş=ș<<<Ş=Ș &T<ţ=ț<<<Ţ=Ț",
+    # Without CLDR's contractions for doubled digraphs ("ccs" = "cs"+"cs").
+    "hu": (
+        "&C<cs<<<Cs<<<CS &D<dz<<<Dz<<<DZ &DZ<dzs<<<Dzs<<<DZS &G<gy<<<Gy<<<GY "
+        "&L<ly<<<Ly<<<LY &N<ny<<<Ny<<<NY &S<sz<<<Sz<<<SZ &T<ty<<<Ty<<<TY "
+        "&Z<zs<<<Zs<<<ZS &O<ö<<<Ö<<ő<<<Ő &U<ü<<<Ü<<ű<<<Ű"
+    ),
+    # The Nordic letters after z: CLDR resets "[before 1]ǀ", right after the
+    # last Latin letter, written here as "&Z<" (the same for any name).
+    "da": (
+        "&D<<đ<<<Đ<<ð<<<Ð &Y<<ü<<<Ü<<ű<<<Ű "
+        "&Z<æ<<<Æ<<ä<<<Ä<ø<<<Ø<<ö<<<Ö<<ő<<<Ő<<œ<<<Œ<å<<<Å<<<aa<<<Aa<<<AA"
+    ),
+    "nb": (
+        "&D<<đ<<<Đ<<ð<<<Ð &Y<<ü<<<Ü<<ű<<<Ű &Z<æ<<<Æ<<ä<<<Ä<<ę<<<Ę<ø<<<Ø<<ö<<<Ö<<ő<<<Ő<<œ<<<Œ<å<<<Å"
+    ),
+    "sv": (
+        "&D<<đ<<<Đ<<ð<<<Ð &Y<<ü<<<Ü<<ű<<<Ű "
+        "&Z<å<<<Å<ä<<<Ä<<æ<<<Æ<<ę<<<Ę<ö<<<Ö<<ø<<<Ø<<ő<<<Ő<<œ<<<Œ<<ô<<<Ô"
+    ),
+    "fi": (
+        "&D<<ð<<<Ð<<đ<<<Đ &N<<ŋ<<<Ŋ &V<<w<<<W &Y<<ü<<<Ü<<ű<<<Ű "
+        "&Z<å<<<Å<ä<<<Ä<<æ<<<Æ<ö<<<Ö<<ø<<<Ø<<ő<<<Ő<<õ<<<Õ<<œ<<<Œ"
+    ),
+    "fil": "&N<ñ<<<Ñ<ng<<<Ng<<<NG",
+    # Without CLDR's secondary order of the five tone marks.
+    "vi": "&A<ă<<<Ă<â<<<Â &D<đ<<<Đ &E<ê<<<Ê &O<ô<<<Ô<ơ<<<Ơ &U<ư<<<Ư",
 }
+TAILORINGS["no"] = TAILORINGS["nn"] = TAILORINGS["nb"]
+# Persian: آ before ا (CLDR "&[before 1]ا<آ"; ء is the letter before ا), ء after
+# ا, ه after و, and the Arabic forms of kaf and yeh as Persian's own.
+TAILORINGS["fa"] = "&ء<آ &ا<ء &ک<<ك &ی<<ي<<ى &و<ه<<ە<<ہ<<ة<<ۃ<<ۀ<<ھ"
+# Urdu: retroflex letters and aspirates (bh, th...) after their base letter,
+# then و, ہ, ھ, ۃ, ء, ی, ے, as CLDR restates the whole alphabet.
+TAILORINGS["ur"] = (
+    "&ب<بھ &پ<پھ &ت<تھ<ٹ<ٹھ &ج<جھ &چ<چھ &د<دھ<ڈ<ڈھ &ر<رھ<ڑ &ک<کھ &گ<گھ "
+    "&ل<لھ &م<مھ &ن<نھ &و<وھ<ہ<ھ<ۃ<ء &ی<یھ"
+)
 
 # A letter of its own after X is rewritten as X plus a private-use character:
 # those weigh more than any letter, so "ça" sorts after "cz" and before "d",
@@ -71,23 +115,49 @@ def _rewrites(rules: str) -> dict[str, str]:
     table: dict[str, str] = {}
     for chain in rules.split("&")[1:]:
         chain = chain.strip()
-        parts = re.split(r"(<<<|<<|<)", chain.removeprefix("[before 1]"))
+        parts = re.split(r"(<<<|<<|<|=)", chain.removeprefix("[before 1]"))
         anchor = parts[0].lower()
         if chain.startswith("[before 1]"):
             # Right before the anchor is right after the letter before it (Latin only).
             anchor = chr(ord(anchor) - 1)
-        suffix = ""
+        # An anchor that is itself a letter of its own ("&DZ<dzs") starts from its rewrite.
+        anchor = table.get(anchor, anchor)
+        primary = suffix = ""
         steps = 0
         for operator, text in zip(parts[1::2], parts[2::2], strict=True):
             if operator == "<":
                 steps += 1
-                suffix = chr(_PRIVATE + steps)
+                primary = suffix = chr(_PRIVATE + steps)
             elif operator == "<<":
-                suffix = _ACCENT
-            # "<<<" keeps the suffix: a case variant, told apart by the anchor's case.
+                suffix = primary + _ACCENT * (suffix.count(_ACCENT) + 1)
+            # "<<<" and "=" keep the suffix: a case variant is told apart by the
+            # anchor's case, and "=" is the same letter written otherwise.
             head = anchor.upper() if text[:1].isupper() else anchor
             table[text] = head + suffix
-    return table
+    return table | _with_more_marks(table)
+
+
+def _with_more_marks(table: dict[str, str]) -> dict[str, str]:
+    """Rewrites for precomposed letters that carry a tailored letter plus a mark:
+    Vietnamese "ộ" is "ô" with a tone mark, so it sorts as "ô" does, then by the mark."""
+    singles: dict[str, str] = {}
+    for letter, rewrite in table.items():
+        decomposed = unicodedata.normalize("NFD", letter)
+        if len(letter) == 1 and len(decomposed) == 2:
+            singles[decomposed] = rewrite
+    more: dict[str, str] = {}
+    if not singles:
+        return more
+    for code in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
+        char = chr(code)
+        decomposed = unicodedata.normalize("NFD", char)
+        base, marks = decomposed[0], decomposed[1:]
+        for mark in marks:
+            found = singles.get(base + mark)
+            if found is not None and char not in table:
+                more[char] = found + marks.replace(mark, "", 1)
+                break
+    return more
 
 
 @cache

@@ -18,7 +18,7 @@ from flask import current_app, render_template
 from . import pacing
 from .campaigns import AnyCampaign, text_in
 from .countries import country_name
-from .i18n import gettext, template_helpers, use_language
+from .i18n import gettext, template_helpers, text_direction, use_language
 from .links import mail_url
 from .models import Action, Campaign, Consent, OutboxMessage, OutboxStatus, Subscriber
 from .subscriptions import confirm_token, unsubscribe_token
@@ -45,7 +45,8 @@ def new_message_id() -> str:
 
 
 def render(name: str, **context: Any) -> tuple[str, str]:
-    context |= template_helpers()
+    # ``direction(lang)``: each HTML part sets dir= from the language it sets lang= to.
+    context |= template_helpers() | {"direction": text_direction}
     text = render_template(f"urgentaction/mail/{name}.txt", **context)
     html = render_template(f"urgentaction/mail/{name}.html", **context)
     return text, html

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, Request, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Request, expect
 
 from tests.conftest import SAMPLE, action_body
 from tests.test_api import campaign_variant, translated
@@ -255,3 +255,29 @@ def test_a_site_the_server_refuses_sees_why(live: LiveApp, host_site: HostSite, 
         "The list of urgent actions cannot be shown on this website."
     )
     expect(page.locator(LIST).get_by_role("list")).to_have_count(0)
+
+
+def test_many_languages_are_chosen_from_a_list_on_a_phone_without_javascript(
+    live: LiveApp, browser: Browser
+) -> None:
+    # Every shipped language is offered on the campaign list: too many for links.
+    context = browser.new_context(viewport={"width": 360, "height": 740}, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{live.base}/?country=AL")
+        picker = page.get_by_role("combobox", name="Language")
+        expect(picker).to_have_value("en")
+        fits = "document.documentElement.scrollWidth <= window.innerWidth"
+        assert page.evaluate(fits)
+        # The keyboard alone: focus the list, type to jump to a language, send.
+        picker.focus()
+        picker.select_option("zh-Hant")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"lang=zh-Hant"))
+        assert "country=AL" in page.url
+        assert page.locator("html").get_attribute("lang") == "zh-Hant"
+        expect(page.locator("#ua-language")).to_have_value("zh-Hant")
+        assert page.evaluate(fits)
+    finally:
+        context.close()

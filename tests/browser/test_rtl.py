@@ -1,19 +1,23 @@
-"""Right-to-left: the Arabic campaign page, widget and iframe embed are mirrored."""
+"""Right-to-left: the campaign page, widget, iframe embed and dashboard are mirrored in
+Arabic, Persian, Hebrew and Urdu."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Frame, Locator, Page, expect
 
+from flask_urgentaction.i18n import gettext, use_language
+from flask_urgentaction.views.rendering import count_text
 from tests.conftest import SAMPLE
 
 from .support import SLUG, HostSite, LiveApp, fill_action
 
-# The sample campaign with an Arabic translation, loaded over it by slug.
+# The sample campaign with a translation in each language, loaded over it by slug.
 ARABIC = """
 [translations.ar]
 title = "أعيدوا القادة النقابيين المفصولين إلى عملهم"
@@ -25,14 +29,81 @@ body = \"\"\"فصلت **الشركة** خمسة من عمال المناجم ب�
 subject = "أعيدوا القادة النقابيين إلى عملهم الآن"
 message = "أطالبكم بإعادة القادة النقابيين المفصولين من منجم المثال إلى عملهم فورًا ودون قيد أو شرط."
 """
+PERSIAN = """
+[translations.fa]
+title = "رهبران سندیکایی اخراج‌شده را به کار بازگردانید"
+summary = "معدنچیان به خاطر تأسیس سندیکا اخراج شدند."
+subject = "رهبران سندیکا را همین حالا به کار بازگردانید"
+message = "از شما می‌خواهم رهبران سندیکایی اخراج‌شده معدن را فوراً و بی‌قید و شرط به کار بازگردانید."
+"""
+HEBREW = """
+[translations.he]
+title = "החזירו לעבודה את מנהיגי האיגוד שפוטרו"
+summary = "כורים פוטרו משום שהקימו איגוד מקצועי."
+subject = "החזירו את מנהיגי האיגוד לעבודה עכשיו"
+message = "אני קורא לכם להחזיר מיד ובלי תנאים את מנהיגי האיגוד שפוטרו ממכרה הדוגמה לעבודתם."
+"""
+URDU = """
+[translations.ur]
+title = "برطرف کیے گئے یونین رہنماؤں کو بحال کرو"
+summary = "کان کنوں کو یونین بنانے پر نوکری سے نکال دیا گیا"
+subject = "یونین رہنماؤں کو ابھی بحال کرو"
+message = "میں مطالبہ کرتا ہوں کہ برطرف کیے گئے یونین رہنماؤں کو فوری طور پر بحال کیا جائے"
+"""
+
+
+@dataclass(frozen=True)
+class Rtl:
+    """A right-to-left language: its campaign texts, and the first word of its message."""
+
+    lang: str
+    toml: str
+    title: str
+    subject: str
+    message_start: str
+
+
+# The Arabic campaign's texts and words, which other browser tests use too (the
+# words from the shipped Arabic catalog).
 TITLE_AR = "أعيدوا القادة النقابيين المفصولين إلى عملهم"
 SUBJECT_AR = "أعيدوا القادة النقابيين إلى عملهم الآن"
-# From the shipped Arabic catalog.
 NAME_AR = "اسمك"
 MESSAGE_AR = "رسالتك"
 SUBMIT_AR = "إرسال الرسالة"
 THANKS_AR = "شكرًا!"
 ONE_SENT_AR = "1 رسالة مُرسلة"
+LANGUAGES = [
+    Rtl("ar", ARABIC, TITLE_AR, SUBJECT_AR, "أطالبكم"),
+    Rtl("fa", PERSIAN, "رهبران سندیکایی اخراج‌شده را به کار بازگردانید",
+        "رهبران سندیکا را همین حالا به کار بازگردانید", "از"),
+    Rtl("he", HEBREW, "החזירו לעבודה את מנהיגי האיגוד שפוטרו",
+        "החזירו את מנהיגי האיגוד לעבודה עכשיו", "אני"),
+    Rtl("ur", URDU, "برطرف کیے گئے یونین رہنماؤں کو بحال کرو",
+        "یونین رہنماؤں کو ابھی بحال کرو", "میں"),
+]  # fmt: skip
+# Our dashboard and pages are offered in these (their catalogs ship with the package).
+SITE_LANGUAGES = ["en", *(language.lang for language in LANGUAGES)]
+
+
+@dataclass(frozen=True)
+class Words:
+    """The form's words in one language, from its catalog, as the app draws them."""
+
+    name: str
+    message: str
+    submit: str
+    thanks: str
+    one_sent: str
+
+
+def words(live: LiveApp, lang: str) -> Words:
+    with live.app.test_request_context(), use_language(lang):
+        return Words(
+            gettext("Your name"), gettext("Your message"), gettext("Send the message"),
+            gettext("Thank you!"), count_text(1, lang),
+        )  # fmt: skip
+
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 # Where each text field's label text and box sit, measured in ``scope`` (the
@@ -72,8 +143,20 @@ OVERFLOW = """el => {
 
 
 @pytest.fixture
-def arabic(live: LiveApp, tmp_path: Path) -> LiveApp:
-    live.add_campaign(tmp_path / "arabic.toml", SAMPLE + ARABIC)
+def app_config() -> dict[str, Any]:
+    return {"URGENTACTION_LANGUAGES": SITE_LANGUAGES}
+
+
+@pytest.fixture(params=LANGUAGES, ids=[language.lang for language in LANGUAGES])
+def rtl(request: pytest.FixtureRequest) -> Rtl:
+    language: Rtl = request.param
+    return language
+
+
+@pytest.fixture
+def campaign(live: LiveApp, rtl: Rtl, tmp_path: Path) -> LiveApp:
+    """The live app with the sample campaign translated into ``rtl``'s language."""
+    live.add_campaign(tmp_path / "rtl.toml", SAMPLE + rtl.toml)
     return live
 
 
@@ -100,17 +183,20 @@ def assert_png(path: Path) -> None:
     assert data.startswith(PNG) and len(data) > 1000, f"{path} is not a PNG"
 
 
-def test_arabic_campaign_page_is_rtl_mirrored_and_submits_in_arabic(
-    arabic: LiveApp, page: Page, tmp_path: Path
+def test_campaign_page_is_rtl_mirrored_and_submits_in_its_language(
+    campaign: LiveApp, rtl: Rtl, page: Page, tmp_path: Path
 ) -> None:
-    page.goto(f"{arabic.base}/{SLUG}?lang=ar")
+    said = words(campaign, rtl.lang)
+    page.goto(f"{campaign.base}/{SLUG}?lang={rtl.lang}")
     html = page.locator("html")
     expect(html).to_have_attribute("dir", "rtl")
-    expect(html).to_have_attribute("lang", "ar")
-    expect(page.get_by_role("heading", name=TITLE_AR, level=1)).to_be_visible()
-    # Labels come from the Arabic catalog.
-    expect(page.get_by_label(NAME_AR, exact=True)).to_be_visible()
-    expect(page.get_by_label(MESSAGE_AR, exact=True)).to_have_value(re.compile("^أطالبكم"))
+    expect(html).to_have_attribute("lang", rtl.lang)
+    expect(page.get_by_role("heading", name=rtl.title, level=1)).to_be_visible()
+    # Labels come from the language's catalog.
+    expect(page.get_by_label(said.name, exact=True)).to_be_visible()
+    expect(page.get_by_label(said.message, exact=True)).to_have_value(
+        re.compile("^" + rtl.message_start)
+    )
 
     assert_labels_mirrored(page.evaluate(f"({FIELD_GEOMETRY})(document)"))
     # At 1024 px the button has its own width: it sits at the right, where lines start.
@@ -121,31 +207,32 @@ def test_arabic_campaign_page_is_rtl_mirrored_and_submits_in_arabic(
     assert_png(shot)
 
     fill_action(page.locator("form"))
-    page.get_by_role("button", name=SUBMIT_AR).click()
+    page.get_by_role("button", name=said.submit).click()
     page.wait_for_url(re.compile(rf"/{SLUG}/thanks"))
     expect(html).to_have_attribute("dir", "rtl")
-    expect(html).to_have_attribute("lang", "ar")
-    expect(page.get_by_role("heading", name=THANKS_AR, level=1)).to_be_visible()
-    expect(page.locator(".ua-count")).to_have_text(ONE_SENT_AR)
+    expect(html).to_have_attribute("lang", rtl.lang)
+    expect(page.get_by_role("heading", name=said.thanks, level=1)).to_be_visible()
+    expect(page.locator(".ua-count")).to_have_text(said.one_sent)
 
-    (action,) = arabic.actions()
-    assert action.lang == "ar"
+    (action,) = campaign.actions()
+    assert action.lang == rtl.lang
     # One message to each of the two targets.
-    assert [message["Subject"] for message in arabic.mailbox.messages] == [SUBJECT_AR] * 2
+    assert [message["Subject"] for message in campaign.mailbox.messages] == [rtl.subject] * 2
 
 
-def test_arabic_widget_on_an_ltr_page_is_rtl_inside_only_and_fits_a_phone(
-    arabic: LiveApp, host_site: HostSite, page: Page, tmp_path: Path
+def test_widget_on_an_ltr_page_is_rtl_inside_only_and_fits_a_phone(
+    campaign: LiveApp, rtl: Rtl, host_site: HostSite, page: Page, tmp_path: Path
 ) -> None:
+    said = words(campaign, rtl.lang)
     page.set_viewport_size({"width": 360, "height": 740})
     host_text = '<p id="host-text">Our union stands with the sacked miners.</p>'
-    page.goto(host_site.page(host_text + arabic.widget(lang="ar")))
+    page.goto(host_site.page(host_text + campaign.widget(lang=rtl.lang)))
     widget = page.locator("[data-urgentaction]")
-    expect(widget.get_by_role("heading", name=TITLE_AR)).to_be_visible()
+    expect(widget.get_by_role("heading", name=rtl.title)).to_be_visible()
     root = widget.locator("[part=root]")
     expect(root).to_have_attribute("dir", "rtl")
-    expect(root).to_have_attribute("lang", "ar")
-    expect(widget.get_by_label(NAME_AR, exact=True)).to_be_visible()
+    expect(root).to_have_attribute("lang", rtl.lang)
+    expect(widget.get_by_label(said.name, exact=True)).to_be_visible()
 
     assert_labels_mirrored(widget.evaluate(f"host => ({FIELD_GEOMETRY})(host.shadowRoot)"))
     assert_submit_at_inline_start(widget.evaluate(f"host => ({FORM_GEOMETRY})(host.shadowRoot)"))
@@ -167,29 +254,30 @@ def test_arabic_widget_on_an_ltr_page_is_rtl_inside_only_and_fits_a_phone(
     assert_png(shot)
 
     fill_action(widget)
-    widget.get_by_role("button", name=SUBMIT_AR).click()
+    widget.get_by_role("button", name=said.submit).click()
     thanks = widget.locator("[part=thanks]")
-    expect(thanks.get_by_role("heading", name=THANKS_AR)).to_be_focused()
-    expect(thanks.locator("[part=count]")).to_have_text(ONE_SENT_AR)
-    (action,) = arabic.actions()
-    assert action.lang == "ar"
+    expect(thanks.get_by_role("heading", name=said.thanks)).to_be_focused()
+    expect(thanks.locator("[part=count]")).to_have_text(said.one_sent)
+    (action,) = campaign.actions()
+    assert action.lang == rtl.lang
     # One message to each of the two targets.
-    assert [message["Subject"] for message in arabic.mailbox.messages] == [SUBJECT_AR] * 2
+    assert [message["Subject"] for message in campaign.mailbox.messages] == [rtl.subject] * 2
 
 
-def test_arabic_iframe_embed_is_rtl_and_mirrored(
-    arabic: LiveApp, host_site: HostSite, page: Page, tmp_path: Path
+def test_iframe_embed_is_rtl_and_mirrored(
+    campaign: LiveApp, rtl: Rtl, host_site: HostSite, page: Page, tmp_path: Path
 ) -> None:
-    snippet = arabic.iframe().replace("/embed?lang=en", "/embed?lang=ar", 1)
-    assert "/embed?lang=ar" in snippet
+    said = words(campaign, rtl.lang)
+    snippet = campaign.iframe().replace("/embed?lang=en", f"/embed?lang={rtl.lang}", 1)
+    assert f"/embed?lang={rtl.lang}" in snippet
     page.goto(host_site.page(snippet))
     framed = page.frame_locator("iframe")
-    expect(framed.get_by_role("heading", name=TITLE_AR)).to_be_visible()
+    expect(framed.get_by_role("heading", name=rtl.title)).to_be_visible()
     frame: Frame | None = page.frame(url=re.compile(r"/embed\b"))
     assert frame is not None
     html: Locator = framed.locator("html")
     expect(html).to_have_attribute("dir", "rtl")
-    expect(html).to_have_attribute("lang", "ar")
+    expect(html).to_have_attribute("lang", rtl.lang)
     # The partner page around it is still left to right.
     assert page.evaluate("getComputedStyle(document.body).direction") == "ltr"
 
@@ -200,9 +288,37 @@ def test_arabic_iframe_embed_is_rtl_and_mirrored(
     assert_png(shot)
 
     fill_action(framed.locator("form"))
-    framed.get_by_role("button", name=SUBMIT_AR).click()
-    expect(framed.get_by_role("heading", name=THANKS_AR)).to_be_focused()
+    framed.get_by_role("button", name=said.submit).click()
+    expect(framed.get_by_role("heading", name=said.thanks)).to_be_focused()
     expect(html).to_have_attribute("dir", "rtl")
-    expect(framed.locator(".ua-count")).to_have_text(ONE_SENT_AR)
-    (action,) = arabic.actions()
-    assert action.lang == "ar"
+    expect(framed.locator(".ua-count")).to_have_text(said.one_sent)
+    (action,) = campaign.actions()
+    assert action.lang == rtl.lang
+
+
+def test_dashboard_page_is_rtl_and_fits_a_phone(
+    campaign: LiveApp, rtl: Rtl, page: Page, tmp_path: Path
+) -> None:
+    campaign.app.extensions["urgentaction"].extension.organiser_check(lambda: "ana@union.example")
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(f"{campaign.base}/manage/campaigns/{SLUG}?lang={rtl.lang}")
+    html = page.locator("html")
+    expect(html).to_have_attribute("dir", "rtl")
+    expect(html).to_have_attribute("lang", rtl.lang)
+    with campaign.app.test_request_context(), use_language(rtl.lang):
+        dashboard = gettext("Dashboard")
+    navigation = page.get_by_role("navigation", name=dashboard)
+    expect(navigation).to_be_visible()
+    # The navigation starts at the right, as lines do.
+    box = navigation.evaluate(
+        """nav => { const first = nav.querySelector('a').getBoundingClientRect();
+                    const own = nav.getBoundingClientRect();
+                    return {first: first.right, nav: own.right, left: first.left - own.left,
+                            dir: getComputedStyle(nav).direction}; }"""
+    )
+    assert box["dir"] == "rtl", box
+    assert box["nav"] - box["first"] < 40 and box["left"] > 0, box
+    assert page.evaluate(OVERFLOW, None) == {"page": 0, "box": 0}
+    shot = tmp_path / "rtl-dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert_png(shot)

@@ -301,7 +301,25 @@
     // The honeypot: out of sight on the inline-start side. Pushed past the
     // end side instead (left in RTL) it would make the root scrollable by
     // 10000px, even with overflow:hidden; past the start nothing can scroll.
-    '.h{position:absolute;inset-inline-start:-9999px;top:0;width:1px;height:1px;overflow:hidden}';
+    '.h{position:absolute;inset-inline-start:-9999px;top:0;width:1px;height:1px;overflow:hidden}' +
+    // Each script in fonts the reader's system has (as urgentaction.css): Han in its
+    // region's fonts, Urdu in Nastaliq with taller lines. Anything with its own lang
+    // (a message in another language) takes its own language's fonts.
+    ':lang(ar),:lang(fa){--ua-font:system-ui,Noto Sans Arabic,Geeza Pro,Segoe UI,sans-serif}' +
+    ':lang(ur){--ua-font:Noto Nastaliq Urdu,Jameel Noori Nastaleeq,Urdu Typesetting,Noto Naskh Arabic,Geeza Pro,Segoe UI,sans-serif;line-height:2.2}' +
+    ':lang(he){--ua-font:system-ui,Noto Sans Hebrew,Arial Hebrew,Segoe UI,sans-serif}' +
+    ':lang(hi),:lang(mr),:lang(ne){--ua-font:system-ui,Noto Sans Devanagari,Kohinoor Devanagari,Nirmala UI,sans-serif}' +
+    ':lang(bn){--ua-font:system-ui,Noto Sans Bengali,Kohinoor Bangla,Nirmala UI,sans-serif}' +
+    ':lang(ta){--ua-font:system-ui,Noto Sans Tamil,Tamil Sangam MN,Nirmala UI,sans-serif}' +
+    ':lang(th){--ua-font:system-ui,Noto Sans Thai,Thonburi,Leelawadee UI,sans-serif}' +
+    ':lang(am),:lang(ti){--ua-font:system-ui,Noto Sans Ethiopic,Kefa,Ebrima,Nyala,sans-serif}' +
+    ':lang(ka){--ua-font:system-ui,Noto Sans Georgian,Sylfaen,sans-serif}' +
+    ':lang(hy){--ua-font:system-ui,Noto Sans Armenian,Mshtakan,Sylfaen,sans-serif}' +
+    ':lang(zh){--ua-font:PingFang SC,Noto Sans CJK SC,Microsoft YaHei,system-ui,sans-serif}' +
+    ':lang(zh-Hant),:lang(zh-TW),:lang(zh-HK){--ua-font:PingFang TC,Noto Sans CJK TC,Microsoft JhengHei,system-ui,sans-serif}' +
+    ':lang(ja){--ua-font:Hiragino Sans,Hiragino Kaku Gothic ProN,Noto Sans CJK JP,Yu Gothic UI,Meiryo,system-ui,sans-serif}' +
+    ':lang(ko){--ua-font:Apple SD Gothic Neo,Noto Sans CJK KR,Malgun Gothic,system-ui,sans-serif}' +
+    '[lang]{font-family:var(--ua-font,system-ui,sans-serif)}';
 
   // One constructed stylesheet shared by every widget on the page. Unlike a
   // <style> element it is not inline style to the host page's CSP, so hosts
@@ -812,12 +830,13 @@
     }));
 
   /**
-   * The language to ask for: data-lang, else the page's, else the browser's;
-   * its primary subtag only.
+   * The language to ask for: data-lang, else the page's, else the browser's; the
+   * whole tag (zh-Hant is not zh-Hans), which the server matches by its first
+   * subtag when it offers no more.
    * @param {Host} host
    */
   const preferredLanguage = host =>
-    (host.dataset.lang || document.documentElement.lang || navigator.language || '').split(/[-_]/)[0];
+    host.dataset.lang || document.documentElement.lang || navigator.language || '';
 
   /**
    * Draw a campaign (`data-urgentaction="slug"`), the campaign list

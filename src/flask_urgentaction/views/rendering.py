@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 from .. import links
 from ..actions import AlreadyActed, Closed, Taken, opt_in_text
 from ..campaigns import CampaignSnapshot, Text, count_actions, message_text, text_in
-from ..countries import country_name
+from ..countries import country_name, sort_key
 from ..forms import ActionForm
 from ..i18n import (
     gettext,
@@ -49,6 +49,14 @@ def countries_text(codes: Iterable[str], lang: str) -> str:
     """Country names as ``lang`` lists them ("Albania and Kosovo")."""
     names = [country_name(code, lang) for code in codes]
     return str(format_list(names, locale=locale_of(lang))) if names else ""
+
+
+def language_choices(codes: Iterable[str]) -> list[tuple[str, str]]:
+    """(code, name in itself) for the language picker's list, ordered by those
+    names in CLDR's root collation (English has no tailoring of its own), so the
+    order is the same whatever language the page is in."""
+    named = [(code, language_name(code)) for code in codes]
+    return sorted(named, key=lambda pair: sort_key(pair[1], "en"))
 
 
 # Characters of a page's description in a link preview (longer ones are cut there).
@@ -170,6 +178,7 @@ def render(template: str, lang: str, status: int = 200, **context: Any) -> tuple
         lang=lang,
         dir=text_direction(lang),
         language_name=language_name,
+        language_choices=language_choices,
         aria=aria,
         number=number,
         count_text=count_text,
