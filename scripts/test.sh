@@ -128,4 +128,6 @@ step "mypy"
 .venv/bin/mypy
 
 step "pytest"
-.venv/bin/python -m pytest "$@"
+# One worker per core, a test file each at a time (its fixtures stay together);
+# every worker starts its own PostgreSQL server and Chromium.
+.venv/bin/python -m pytest -n auto --dist loadfile "$@"

@@ -18,7 +18,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from flask_urgentaction.campaigns import save
-from flask_urgentaction.countries import country_choices, sort_key
+from flask_urgentaction.cjk_order import ORDER as HAN_ORDER
+from flask_urgentaction.countries import HAN, country_choices, sort_key
 from flask_urgentaction.i18n import (
     catalog,
     language_name,
@@ -818,6 +819,51 @@ def test_persian_and_urdu_letters_sort_in_their_alphabets_order() -> None:
     assert sorted(reversed(urdu.split()), key=lambda w: sort_key(w, "ur")) == urdu.split()
     # Germany (آلمان) comes before Austria (اتریش) in Persian, as آ comes before ا.
     assert in_order(names("fa"), "آلمان", "اتریش")
+
+
+def test_chinese_sorts_by_pinyin_and_traditional_chinese_by_stroke_count() -> None:
+    # CLDR's default orders: pinyin for Simplified Chinese (ā, bā, xī, zhōng)...
+    simplified = names("zh-Hans")
+    assert in_order(simplified, "阿尔巴尼亚", "爱尔兰", "巴西", "德国", "日本", "中国")
+    # 澳 ào before 香 xiāng.
+    assert in_order(simplified, "中国", "中国澳门特别行政区", "中国香港特别行政区")
+    # ...and the number of strokes for Traditional Chinese: 土 3, 中 4, 巴 4, 日 4,
+    # 台 5, 美 9, 德 15 (of equal count, CLDR's stroke order: 中 before 巴).
+    traditional = names("zh-Hant")
+    assert in_order(traditional, "土耳其", "中國", "巴西", "日本", "台灣", "美國", "德國")
+    assert names("zh-TW") == traditional
+
+
+def test_japanese_sorts_kana_names_by_the_syllabary_then_kanji_by_cldr() -> None:
+    japanese = names("ja")
+    # Kana in gojūon order, the length mark as the vowel it lengthens (スー is スウ).
+    assert in_order(japanese, "アイスランド", "イギリス", "ウガンダ", "エジプト", "オマーン")
+    assert in_order(japanese, "カナダ", "サモア", "タイ", "ナウル", "ハイチ", "マリ", "ヨルダン")
+    assert in_order(japanese, "スイス", "スウェーデン", "スーダン", "スペイン")
+    assert in_order(japanese, "フィジー", "ブータン", "プエルトリコ", "フランス")
+    # Every kana name before the kanji ones, those in CLDR's order (by their reading:
+    # 英 ei, 韓 kan, 中 chū, 日 nichi, 北 hoku).
+    first_kanji = japanese.index("英領インド洋地域")
+    assert all(not HAN.search(name[0]) for name in japanese[:first_kanji])
+    assert all(HAN.match(name) for name in japanese[first_kanji:])
+    assert in_order(japanese, "ロシア", "英領インド洋地域", "韓国", "中国", "日本", "北朝鮮")
+
+
+def test_a_han_character_missing_from_the_table_sorts_after_those_in_it() -> None:
+    # 龍 occurs in no country name: it falls back to DUCET, after every listed character.
+    key = lambda word: sort_key(word, "zh-Hans")  # noqa: E731
+    assert key("中国") < key("龍") and key("日本") < key("龍")
+    assert key("ロシア") < key("中国")
+
+
+@pytest.mark.parametrize(
+    ("lang", "table"),
+    [("zh-Hans", "zh-Hans"), ("zh-Hant", "zh-Hant"), ("zh-Hant-HK", "zh-Hant"), ("ja", "ja")],
+)
+def test_every_han_character_of_the_country_names_has_its_cldr_rank(lang: str, table: str) -> None:
+    missing = {c for _code, name in country_choices(lang) for c in name if HAN.fullmatch(c)}
+    missing -= set(HAN_ORDER[table])
+    assert not missing, f"run scripts/cjk-collation.py: no CLDR rank for {''.join(missing)}"
 
 
 def test_tailoring_rules_tell_letters_accents_and_marks_apart() -> None:

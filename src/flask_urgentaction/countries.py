@@ -7,8 +7,11 @@ Unicode Collation Algorithm with its default table (``pyuca``, pure Python),
 which is CLDR's root order: right for German, French, Portuguese, English,
 Russian, Ukrainian and most others. Languages whose alphabet has letters of its
 own (Turkish ç, ğ, ı; Albanian dh, ë, sh; Bosnian č, ć, dž, đ; Spanish ñ) get
-the "standard" tailoring rules of their CLDR collation on top. Without
-``pyuca`` installed, an accent-folding key with the same tailorings is used.
+the "standard" tailoring rules of their CLDR collation on top. Chinese and
+Japanese order Han characters by CLDR's tables (pinyin for zh-Hans, stroke
+count for zh-Hant, Japanese kanji order for ja), kept for the characters of
+the country names in ``cjk_order``. Without ``pyuca`` installed, an
+accent-folding key with the same tailorings is used.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from .cjk_order import ORDER as HAN_ORDER
 from .i18n import locale_of
 
 # CLDR names some codes that are not ISO 3166-1 countries: the user-assigned
@@ -99,6 +103,16 @@ TAILORINGS["ur"] = (
 _PRIVATE = 0xE000
 _ACCENT = "\u0301"
 
+# Han characters (the unified ideographs, their extensions and the compatibility
+# ideographs). In zh-Hans, zh-Hant and ja the n-th character of HAN_ORDER[lang]
+# is rewritten as the n-th character from U+F0000 (private use): DUCET weighs
+# those after every letter, kana and Han character, so names sort after
+# Latin and kana ones, as in CLDR, and by CLDR's rank among themselves. A
+# character not in the table (a name newer than the table) comes after the
+# ranked ones, then in DUCET's order, as CLDR puts the characters it does not list.
+HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
+_HAN_PRIVATE = 0xF0000
+
 
 def _is_country(code: str) -> bool:
     if len(code) != 2 or not code.isalpha() or not code.isupper():
@@ -160,8 +174,52 @@ def _with_more_marks(table: dict[str, str]) -> dict[str, str]:
     return more
 
 
+def _han_table(lang: str) -> str:
+    """The characters CLDR's collation for ``lang`` orders, in that order ("" if none)."""
+    locale = locale_of(lang)
+    if locale.language == "zh":
+        # Babel's "zh" is Simplified Chinese.
+        return HAN_ORDER["zh-Hant" if locale.script == "Hant" else "zh-Hans"]
+    return HAN_ORDER.get(locale.language, "")
+
+
+_KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa]")
+_VOWELS = dict(zip("AIUEO", "アイウエオ", strict=True))
+
+
+def _long_vowels(name: str) -> str:
+    """CLDR's Japanese order reads the length mark as the vowel it lengthens
+    ("スーダン" as "スウダン", after "スウェーデン"); DUCET weighs it before every kana."""
+    out: list[str] = []
+    for char in name:
+        if char == "ー" and out and _KANA.fullmatch(out[-1]):
+            vowel = unicodedata.name(out[-1])[-1]  # "KATAKANA LETTER SMALL YU": U
+            char = _VOWELS.get(vowel, char)
+        out.append(char)
+    return "".join(out)
+
+
+@cache
+def _han_rewriter(lang: str) -> Callable[[str], str] | None:
+    order = _han_table(lang)
+    if not order:
+        return None
+    ranks = {char: chr(_HAN_PRIVATE + n) for n, char in enumerate(order)}
+    unranked = chr(_HAN_PRIVATE + len(order))
+
+    def rewrite(name: str) -> str:
+        return HAN.sub(lambda m: ranks.get(m.group(0), unranked + m.group(0)), name)
+
+    if locale_of(lang).language == "ja":
+        return lambda name: rewrite(_long_vowels(name))
+    return rewrite
+
+
 @cache
 def _rewriter(lang: str) -> Callable[[str], str]:
+    han = _han_rewriter(lang)
+    if han is not None:
+        return han
     rules = TAILORINGS.get(locale_of(lang).language, "")
     table = _rewrites(rules) if rules else {}
     if not table:
