@@ -4,7 +4,6 @@ check deciding each request, the campaign list, CSRF and the audit log."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, redirect
@@ -86,5 +85,5 @@ def test_audit_log_records_who_and_what(app: Flask, client: FlaskClient, organis
     assert "live → closed" not in only
 
 
-def test_unknown_campaign_is_404(client: FlaskClient, organiser: str, tmp_path: Path) -> None:
+def test_unknown_campaign_is_404(client: FlaskClient, organiser: str) -> None:
     assert client.get("/actions/manage/campaigns/no-such").status_code == 404

@@ -29,6 +29,7 @@ from ..views.rendering import render
 from . import audit, nav
 from .access import language, organiser
 from .campaign import campaign_or_404, page_context
+from .delivery import outbox_status_name
 
 # How long a dry run's Send button stays good.
 DRY_RUN_MAX_AGE = 3600
@@ -76,15 +77,11 @@ class Inputs:
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
-def status_names() -> dict[str, str]:
-    return {
-        OutboxStatus.HELD: gettext("held by the pace per domain"),
-        OutboxStatus.QUEUED: gettext("queued"),
-        OutboxStatus.SENDING: gettext("sending"),
-        OutboxStatus.SENT: gettext("sent"),
-        OutboxStatus.FAILED: gettext("failed"),
-        OutboxStatus.BOUNCED: gettext("bounced"),
-    }
+def status_name(status: OutboxStatus) -> str:
+    """An alert message's status; an alert is held only by the pace per domain."""
+    if status is OutboxStatus.HELD:
+        return gettext("held by the pace per domain")
+    return outbox_status_name(status)
 
 
 def blank(campaign: Campaign) -> Inputs:
@@ -165,7 +162,7 @@ def page(
         texts={code: text_in(campaign, code) for code in campaign.languages},
         may_send=state is CampaignStatus.LIVE,
         closed=state is CampaignStatus.CLOSED,
-        progress=[(status_names()[s], progress.get(s, 0)) for s in SHOWN_STATUSES],
+        progress=[(status_name(s), progress.get(s, 0)) for s in SHOWN_STATUSES],
         waiting=sum(progress.get(s, 0) for s in (OutboxStatus.HELD, OutboxStatus.QUEUED)),
     )
 
