@@ -96,6 +96,8 @@ def test_a_published_message_from_the_form_to_its_page_on_a_phone(
     page.get_by_role("link", name=re.compile(r"^Read more ?: Ana Kovač$")).click()
     expect(page.get_by_role("heading", name="A message from Ana Kovač")).to_be_visible()
     expect(page.get_by_text(LONG_WORD)).to_be_visible()
+    # Measured with the stylesheet applied: a click does not wait for it to load.
+    page.wait_for_load_state("load")
     assert fits(page)
     assert violations(page) == []
 
