@@ -12,13 +12,23 @@ queued straight into a fresh SQLite database, then each of these drains them:
 Between runs every row is set back to queued. Each line gives msg/s and the ratio to
 raw; a run that sent a message twice or left one out says so and exits non-zero.
 
+The sink, like aiosmtpd itself, does not offer PIPELINING (RFC 2920), so the
+outbox waits for each reply in turn, as raw smtplib does. With ``--pipelining`` it
+offers it, as Postfix and most MTAs do, and the outbox sends MAIL FROM, RCPT TO
+and DATA in one write (smtplib never pipelines).
+
 Usage: python bench/mail.py [-n 2000] [--postgresql postgresql+psycopg://...]
+       [--rounds R]       (every run R times, interleaved, so that they share the
+                           machine's load; medians printed)
+       [--pipelining]     (the sink offers PIPELINING)
+       [--rtt MS]         (the sink's replies come MS ms late: a server across a network)
        [--profile FILE]   (cProfile of the send-mail drain, its top costs printed)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import cProfile
 import json
 import os
@@ -26,6 +36,7 @@ import pstats
 import signal
 import smtplib
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import create_engine, delete, func, insert, select, text, update
+from sqlalchemy import create_engine, func, insert, select, text, update
 
 import flask_urgentaction
 from flask_urgentaction import UrgentAction, outbox, wire
@@ -46,6 +57,7 @@ from flask_urgentaction.models import OutboxMessage
 from flask_urgentaction.storage import get_session, get_storage
 
 HERE = Path(__file__).resolve()
+RAW = "raw smtplib, one connection"
 MESSAGE = (
     "Dear Chief Executive,\n\nFive miners were sacked for founding a union at the Example "
     "mine. Freedom of association is a right, not a favour: reinstate them now, with "
@@ -65,8 +77,9 @@ def create_app() -> Flask:
 # The SMTP server, in its own process.
 
 
-def sink(port: int, log: str) -> None:
-    """Accept every message and append its Message-ID to ``log``."""
+def sink(port: int, log: str, pipelining: bool, rtt: float) -> None:
+    """Accept every message and append its Message-ID to ``log``; with ``rtt``, behind a
+    relay that hands each reply on that many seconds late."""
     from aiosmtpd.controller import Controller
 
     out = open(log, "a", buffering=1, encoding="ascii")  # noqa: SIM115
@@ -78,25 +91,78 @@ def sink(port: int, log: str) -> None:
             out.write(content[start : content.find(b"\r", start)].decode("ascii") + "\n")
             return "250 2.0.0 Ok: queued"
 
-    # Blocked before the server's thread starts, so only sigwait below receives it.
+    class PipeliningHandler(Handler):
+        # aiosmtpd reads pipelined commands one by one; it just does not say so.
+        async def handle_EHLO(
+            self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+        ) -> list[str]:
+            session.host_name = hostname
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    # Blocked before the server's thread starts, so that only this thread receives it.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    handler = PipeliningHandler() if pipelining else Handler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port() if rtt else port)
     controller.start()
-    signal.sigwait({signal.SIGTERM})
+    if rtt:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        asyncio.run(relay(port, controller.port, rtt))
+    else:
+        signal.sigwait({signal.SIGTERM})
     controller.stop()
     out.close()
 
 
+async def relay(port: int, server: int, rtt: float) -> None:
+    """Pass connections on ``port`` to ``server``, each reply ``rtt`` seconds late (in
+    order, and without holding up the replies after it), as across a network."""
+    loop = asyncio.get_running_loop()
+
+    async def carry(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float
+    ) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def read() -> None:
+            while chunk := await reader.read(65536):
+                queue.put_nowait((loop.time() + delay, chunk))
+            queue.put_nowait((0.0, b""))
+
+        reading = asyncio.ensure_future(read())
+        while (item := await queue.get())[1]:
+            await asyncio.sleep(item[0] - loop.time())
+            writer.write(item[1])
+            await writer.drain()
+        writer.close()
+        await reading
+
+    async def serve(client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+        replies, to_server = await asyncio.open_connection("127.0.0.1", server)
+        await asyncio.gather(
+            carry(client, to_server, 0.0), carry(replies, to_client, rtt), return_exceptions=True
+        )
+
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    async with await asyncio.start_server(serve, "127.0.0.1", port):
+        await stop.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class Sink:
-    def __init__(self, workdir: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
+    def __init__(self, workdir: Path, pipelining: bool = False, rtt: float = 0.0) -> None:
+        self.port = free_port()
         self.log = workdir / "received.log"
         self.log.touch()
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE), "--sink", str(self.port), str(self.log)]
-        )
+            [sys.executable, str(HERE), "--sink", str(self.port), str(self.log),
+             str(int(pipelining)), str(rtt)]
+        )  # fmt: skip
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -282,41 +348,64 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=2000, help="messages (default 2000)")
     parser.add_argument("--postgresql", metavar="URL", help="also two workers on PostgreSQL")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the send-mail drain")
+    parser.add_argument("--pipelining", action="store_true", help="the sink offers PIPELINING")
+    parser.add_argument(
+        "--rtt", type=float, default=0.0, metavar="MS",
+        help="the sink's replies come MS milliseconds late, as across a network",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rounds", type=int, default=1, metavar="R",
+        help="run everything R times, interleaved; print medians (default 1)",
+    )  # fmt: skip
     args = parser.parse_args()
     n: int = args.n
     print(f"flask_urgentaction from {Path(flask_urgentaction.__file__).parent}")
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}; Python {sys.version.split()[0]}")
     print(f"messages: {n}, each {len(MESSAGE) * 2 + 120} characters of text and HTML")
-    results: list[tuple[str, float, str]] = []
+    print(
+        f"sink: aiosmtpd, PIPELINING {'offered' if args.pipelining else 'not offered'}"
+        + (f", replies {args.rtt:g} ms late" if args.rtt else "")
+    )
+    # Per run: (seconds, seconds with start-up) and the ratio to raw, in each round.
+    seconds: dict[str, list[tuple[float, float]]] = {}
+    ratios: dict[str, list[float]] = {}
     problems: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        sink = Sink(workdir)
+        sink = Sink(workdir, args.pipelining, args.rtt / 1000)
+        postgresql = None
         try:
             app = make_app(f"sqlite:///{workdir / 'bench.sqlite3'}", sink.port, workdir)
             with app.app_context():
                 queue(n)
-            raw = run_raw(app, sink)
-            problems.append(check(app, "raw", sink))
-            results.append(("raw smtplib, one connection", raw, ""))
-            elapsed = run_send_mail(app, n)
-            problems.append(check(app, "send-mail", sink))
-            if args.profile:
-                run_profile(app, n, args.profile)
-                sink.clear()
-            results.append(("send-mail (SQLite)", elapsed, ""))
-            total, drain = run_workers(app, workdir, 1, n)
-            problems.append(check(app, "worker", sink))
-            results.append(("worker (SQLite)", drain, f"{total:.2f} s with start-up"))
-            get_storage_of(app).engine.dispose()
             if args.postgresql:
-                results += run_postgresql(args.postgresql, sink, workdir, n, problems)
+                postgresql = PostgreSQL(args.postgresql, sink.port, workdir, n)
+            for number in range(args.rounds):
+                runs = run_round(app, postgresql, sink, workdir, n, problems)
+                for name, elapsed, total in runs:
+                    seconds.setdefault(name, []).append((elapsed, total))
+                    ratios.setdefault(name, []).append(runs[0][1] / elapsed)
+                if number == 0 and args.profile:
+                    run_profile(app, n, args.profile)
+                    sink.clear()
+            get_storage_of(app).engine.dispose()
         finally:
+            if postgresql is not None:
+                postgresql.drop()
             sink.stop()
-    for name, seconds, note in results:
+    if args.rounds > 1:
+        print(f"medians of {args.rounds} rounds; each ratio is to raw smtplib in its own round")
+    for name, times in seconds.items():
+        elapsed = statistics.median(time for time, _total in times)
+        total = statistics.median(total for _time, total in times)
+        notes = []
+        if args.rounds > 1 and name != RAW:
+            notes.append(f"ratios {min(ratios[name]):.2f}-{max(ratios[name]):.2f}")
+        if total != elapsed:
+            notes.append(f"{total:.2f} s with start-up")
         print(
-            f"{name:34} {n / seconds:7.0f} msg/s   ratio {raw / seconds:4.2f}"
-            + (f"   ({note})" if note else "")
+            f"{name:34} {n / elapsed:7.0f} msg/s   ratio {statistics.median(ratios[name]):4.2f}"
+            + (f"   ({'; '.join(notes)})" if notes else "")
         )
     problems = [p for p in problems if p]
     for problem in problems:
@@ -324,33 +413,48 @@ def main() -> int:
     return 1 if problems else 0
 
 
-def run_postgresql(
-    server: str, sink: Sink, workdir: Path, n: int, problems: list[str]
-) -> list[tuple[str, float, str]]:
-    """One and two workers on a database of their own on ``server``, dropped after."""
-    name = f"ua_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    results = []
-    try:
-        app = make_app(server.rsplit("/", 1)[0] + "/" + name, sink.port, workdir)
-        with app.app_context():
-            queue(n)
+def run_round(
+    app: Flask, postgresql: PostgreSQL | None, sink: Sink, workdir: Path, n: int,
+    problems: list[str],
+) -> list[tuple[str, float, float]]:  # fmt: skip
+    """Every run once, raw first: (name, seconds, seconds with start-up)."""
+    raw = run_raw(app, sink)
+    problems.append(check(app, "raw", sink))
+    elapsed = run_send_mail(app, n)
+    problems.append(check(app, "send-mail", sink))
+    total, drain = run_workers(app, workdir, 1, n)
+    problems.append(check(app, "worker", sink))
+    runs = [
+        (RAW, raw, raw),
+        ("send-mail (SQLite)", elapsed, elapsed),
+        ("worker (SQLite)", drain, total),
+    ]
+    if postgresql is not None:
         for count in (1, 2):
-            total, drain = run_workers(app, workdir, count, n)
-            problems.append(check(app, f"{count} workers on PostgreSQL", sink))
+            total, drain = run_workers(postgresql.app, workdir, count, n)
+            problems.append(check(postgresql.app, f"{count} workers on PostgreSQL", sink))
             label = "worker" if count == 1 else "workers"
-            results.append((f"{count} {label} (PostgreSQL)", drain, f"{total:.2f} s with start-up"))
-        with app.app_context():
-            get_session().execute(delete(OutboxMessage))
-            get_session().commit()
-        get_storage_of(app).engine.dispose()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-    return results
+            runs.append((f"{count} {label} (PostgreSQL)", drain, total))
+    return runs
+
+
+class PostgreSQL:
+    """A database of its own on ``server`` with the same N messages, dropped after."""
+
+    def __init__(self, server: str, port: int, workdir: Path, n: int) -> None:
+        self.name = f"ua_bench_{uuid.uuid4().hex[:12]}"
+        self.admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{self.name}"'))
+        self.app = make_app(server.rsplit("/", 1)[0] + "/" + self.name, port, workdir)
+        with self.app.app_context():
+            queue(n)
+
+    def drop(self) -> None:
+        get_storage_of(self.app).engine.dispose()
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
 
 
 def get_storage_of(app: Flask) -> Any:
@@ -368,7 +472,7 @@ def cpu_model() -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--sink":
-        sink(int(sys.argv[2]), sys.argv[3])
+    if len(sys.argv) == 6 and sys.argv[1] == "--sink":
+        sink(int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1", float(sys.argv[5]))
     else:
         sys.exit(main())

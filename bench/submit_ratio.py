@@ -9,7 +9,11 @@ the number from the spam-check question, POST an action with a new address.
 - ``--growth``: (b) again after 1,000 and 100,000 actions (``--sizes``, e.g.
   ``1000,100000,1000000``) were stored with their sent mail (inserted in
   chunks, not through the API), to see whether the rate holds;
-- ``--profile N``: N pairs in this process under cProfile, top costs printed.
+- ``--profile N``: N pairs in this process under cProfile, top costs printed;
+- ``--calls N``: the work per request counted rather than timed, so that it does
+  not depend on the machine's load: Python function calls per GET and per POST
+  (bare app and extension, in process) and the extension's SQL statements and
+  commits per pair, averaged over N pairs.
 
 The app runs with delivery "worker", URGENTACTION_MIN_FILL_SECONDS=0 and a rate
 limit no run reaches. ``--postgresql`` drops and recreates the ``ua_`` tables
@@ -20,7 +24,7 @@ each alike; each figure is over all its rounds.
 
 Usage: python bench/submit_ratio.py [--seconds 10] [--rounds 3] [--clients 8] [--growth]
            [--sizes 1000,100000,1000000]
-           [--postgresql postgresql+psycopg://...] [--profile 500]
+           [--postgresql postgresql+psycopg://...] [--profile 500] [--calls 200]
 """
 
 from __future__ import annotations
@@ -351,6 +355,58 @@ def profile(pairs: int) -> None:
     shutil.rmtree(instance, ignore_errors=True)
 
 
+def calls(pairs: int) -> None:
+    """Function calls, SQL statements and commits per request, counted in process."""
+    from sqlalchemy import event
+
+    instance = tempfile.mkdtemp(prefix="ua-calls-")
+    prepare("sqlite:///" + os.path.join(instance, "bench.sqlite3"), instance, 1000)
+    extension = extension_app()
+    engine = extension.extensions["urgentaction"].storage.engine
+    counted = {"statements": 0, "commits": 0}
+
+    def on_execute(*_args: Any) -> None:
+        counted["statements"] += 1
+
+    def on_commit(*_args: Any) -> None:
+        counted["commits"] += 1
+
+    def counting(request: Any, *args: Any, **kwargs: Any) -> tuple[Any, int]:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        response = request(*args, **kwargs)
+        profiler.disable()
+        return response, pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
+
+    print(f"{'app':<10} {'calls/GET':>10} {'calls/POST':>11} {'calls/pair':>11} "
+          f"{'SQL/pair':>9} {'commits/pair':>13}")  # fmt: skip
+    for label, app in [("bare", bare_app()), ("extension", extension)]:
+        client = app.test_client()
+        totals = [0, 0]
+        for n in range(-20, pairs):  # the first 20 warm imports and caches
+            if n == 0 and app is extension:
+                event.listen(engine, "before_cursor_execute", on_execute)
+                event.listen(engine, "commit", on_commit)
+            got, get_calls = counting(client.get, PATH + "?lang=en", base_url=BASE)
+            question = got.get_json()["challenge"]
+            number = NUMBER.search(question["question"])
+            assert number
+            body = {"name": f"S {n}", "email": f"c{n + 20}@example.org", "country": "BA",
+                    "lang": "en", "challenge_token": question["token"],
+                    "challenge_answer": number.group(0)}  # fmt: skip
+            sent, post_calls = counting(client.post, PATH + "/actions", json=body, base_url=BASE)
+            assert sent.status_code == 201, sent.get_data()
+            if n >= 0:
+                totals[0] += get_calls
+                totals[1] += post_calls
+        get_mean, post_mean = totals[0] / pairs, totals[1] / pairs
+        sql = f"{counted['statements'] / pairs:9.1f}" if app is extension else f"{'-':>9}"
+        commits = f"{counted['commits'] / pairs:13.1f}" if app is extension else f"{'-':>13}"
+        print(f"{label:<10} {get_mean:10.0f} {post_mean:11.0f} {get_mean + post_mean:11.0f} "
+              f"{sql} {commits}")  # fmt: skip
+    shutil.rmtree(instance, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10)
@@ -363,9 +419,13 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=int, metavar="PAIRS")
+    parser.add_argument("--calls", type=int, metavar="PAIRS")
     args = parser.parse_args()
     if args.profile:
         profile(args.profile)
+        return
+    if args.calls:
+        calls(args.calls)
         return
     print(
         f"{args.workers} sync workers, {args.clients} clients, "

@@ -106,6 +106,18 @@ def test_a_token_cannot_be_reused_after_success(
     assert_refused(app, mailbox, reused, USED, actions=1)
 
 
+def test_a_spent_token_is_named_beside_another_fields_error(
+    client: FlaskClient, app: Flask, campaign: Any, mailbox: Mailbox
+) -> None:
+    # A right answer is not asked about being spent when all else is valid (the
+    # store tells); with another field refused, the form still says it.
+    data = form_data(client)
+    assert client.post(URL, data=data).status_code == 303
+    reused = client.post(URL, data=data | {"email": "not an address"})
+    assert_refused(app, mailbox, reused, USED, actions=1)
+    assert "Please enter a valid email address." in reused.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("field", ["challenge_token", "challenge_answer"])
 def test_missing_token_or_answer_is_refused(
     client: FlaskClient, app: Flask, campaign: Any, mailbox: Mailbox, field: str

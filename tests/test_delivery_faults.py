@@ -11,6 +11,7 @@ Each test prints its figures: messages tried, lost, doubled.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import threading
 import time
@@ -21,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, syntax
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from flask_urgentaction import outbox, smtp
 from flask_urgentaction.campaigns import load_files
@@ -39,12 +42,61 @@ CEO, MINISTER = "ceo@mining.example", "minister@labour.example"
 SENDER = "actions@network.example"
 
 
-class FaultyMailbox(Mailbox):
-    """The shared test server, with faults made by its handler."""
+class FaultyServer(SMTP):
+    """aiosmtpd's server, with the DATA command's own faults."""
 
-    def __init__(self) -> None:
+    event_handler: FaultyMailbox
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        box = self.event_handler
+        box.commands.append("DATA")
+        if box.data_command_reply is not None:
+            await self.push(box.data_command_reply)
+            return
+        assert self.envelope is not None
+        if self.envelope.rcpt_tos or not box.data_without_recipient:
+            await super().smtp_DATA(arg)
+            return
+        # As a server may that checks recipients only once it has the message.
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        lines = []
+        while (line := await self._reader.readuntil(b"\r\n")) != b".\r\n":
+            lines.append(line)
+        box.unaddressed.append(b"".join(lines))
+        await self.push("554 5.5.1 Error: no valid recipients")
+
+
+class FaultyController(Controller):
+    def factory(self) -> SMTP:
+        return FaultyServer(self.handler, **self.SMTP_kwargs)
+
+
+class FaultyMailbox(Mailbox):
+    """The shared test server, with faults made by its handler.
+
+    ``pipelining``: it offers PIPELINING (RFC 2920), as Postfix does; aiosmtpd reads
+    pipelined commands in turn, it just does not offer them by itself.
+    """
+
+    def __init__(self, pipelining: bool = False) -> None:
         super().__init__()
+        self.pipelining = pipelining
+        # Each command as the server took it: EHLO, MAIL, RCPT, DATA, RSET.
+        self.commands: list[str] = []
+        # How many MAIL FROM came in one write with the RCPT TO and DATA after them.
+        self.pipelined = 0
+        self.refuse_mail: str | None = None  # reply to every MAIL FROM
+        # Take the recipient and DATA after refusing MAIL FROM, as no server should.
+        self.keep_refused_sender = False
+        self.hang_up_at_rcpt = False  # close the line on RCPT TO, without a reply
         self.refuse: dict[str, str] = {}  # address -> reply to its RCPT TO
+        self.data_command_reply: str | None = None  # reply to the DATA command itself
+        # Answer DATA with 354 even when no recipient was accepted, and keep what came.
+        self.data_without_recipient = False
+        self.unaddressed: list[bytes] = []
+        # Called as the n-th MAIL FROM is taken, before the server answers: (n, call).
+        self.on_mail: tuple[int, Callable[[], None]] | None = None
         self.data_replies: list[str] = []  # replies to the next DATA commands
         self.drop_after_data = 0  # messages to keep, then hang up without a reply
         self.delay = 0.0  # seconds before each reply to DATA
@@ -54,12 +106,49 @@ class FaultyMailbox(Mailbox):
         self.released = threading.Event()
         # Called as the n-th message is taken, before the server says so: (n, call).
         self.on_data: tuple[int, Callable[[], None]] | None = None
+        # Called with every message's content as it is taken, before the server says so.
+        self.on_each_data: Callable[[bytes], None] | None = None
         self.datas = 0
+
+    def start(self) -> None:
+        self.controller = FaultyController(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.commands.append("EHLO")
+        session.host_name = hostname
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.commands.append("MAIL")
+        mails = self.commands.count("MAIL")
+        # What the client wrote after MAIL FROM, already here before it was answered.
+        waiting = bytes(server._reader._buffer)
+        if b"RCPT TO:" in waiting and b"DATA\r\n" in waiting:
+            self.pipelined += 1
+        if self.on_mail is not None and self.on_mail[0] == mails:
+            self.on_mail[1]()
+        if self.refuse_mail is None or self.keep_refused_sender:
+            envelope.mail_from = address
+        return self.refuse_mail or "250 OK"
+
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        self.commands.append("RSET")
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        self.commands.append("RCPT")
         self.rcpts += 1
+        if self.hang_up_at_rcpt:
+            server.transport.close()
         if self.rcpts == self.hold_rcpt:
             self.held.set()
             while not self.released.is_set():
@@ -73,6 +162,8 @@ class FaultyMailbox(Mailbox):
         self.datas += 1
         if self.on_data is not None and self.on_data[0] == self.datas:
             self.on_data[1]()
+        if self.on_each_data is not None:
+            self.on_each_data(envelope.original_content)
         if self.data_replies:
             return self.data_replies.pop(0)
         reply = await super().handle_DATA(server, session, envelope)
@@ -120,8 +211,19 @@ def report(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -
 
 
 @pytest.fixture
-def server() -> Iterator[FaultyMailbox]:
-    box = FaultyMailbox()
+def pipelining() -> bool:
+    """Whether the server offers PIPELINING; parametrize a test to change it."""
+    return False
+
+
+LOCKSTEP_AND_PIPELINED = pytest.mark.parametrize(
+    "pipelining", [False, True], ids=["lockstep", "pipelined"]
+)
+
+
+@pytest.fixture
+def server(pipelining: bool) -> Iterator[FaultyMailbox]:
+    box = FaultyMailbox(pipelining)
     box.start()
     yield box
     box.released.set()
@@ -194,6 +296,7 @@ def test_server_down_then_up(
     assert {(row.status, row.last_error) for row in queued} == {("sent", "")}
 
 
+@LOCKSTEP_AND_PIPELINED
 def test_4xx_then_ok(app: Flask, server: FaultyMailbox, report: Any) -> None:
     client = app.test_client()
     server.data_replies = ["451 4.3.0 try again later"] * 3
@@ -212,6 +315,7 @@ def test_4xx_then_ok(app: Flask, server: FaultyMailbox, report: Any) -> None:
     assert all(row.last_reply.startswith("250") and not row.last_error for row in final)
 
 
+@LOCKSTEP_AND_PIPELINED
 def test_connection_dropped_after_data(app: Flask, server: FaultyMailbox, report: Any) -> None:
     client = app.test_client()
     server.drop_after_data = 1
@@ -232,6 +336,7 @@ def test_connection_dropped_after_data(app: Flask, server: FaultyMailbox, report
     assert {row.status for row in final} == {"sent"}
 
 
+@LOCKSTEP_AND_PIPELINED
 def test_one_recipient_refused_while_the_other_gets_it(
     app: Flask, server: FaultyMailbox, report: Any
 ) -> None:
@@ -256,6 +361,98 @@ def test_one_recipient_refused_while_the_other_gets_it(
     assert {rcpt for rcpts, _m in server.received for rcpt in rcpts} == {CEO}
 
 
+QUEUED = {"URGENTACTION_DELIVERY": "worker"}  # actions only queue their mail
+ENVELOPE = ["MAIL", "RCPT", "DATA"]
+
+
+@pytest.mark.parametrize("app_config", [QUEUED])
+@LOCKSTEP_AND_PIPELINED
+def test_each_attempt_is_committed_before_its_message_goes_out(
+    app: Flask, server: FaultyMailbox, database_url: str
+) -> None:
+    # The attempt is committed while the server answers the envelope, which
+    # delivers nothing; the message itself only goes out after that commit.
+    take_actions(app.test_client(), 3)
+    committed: list[tuple[str, int, str]] = []
+
+    def look(content: bytes) -> None:
+        (message_id,) = re.findall(rb"^Message-ID: (\S+)\r$", content, re.MULTILINE)
+        (row,) = run_sql(
+            database_url, "SELECT attempts, status FROM ua_outbox WHERE message_id = ?",
+            message_id.decode(),
+        )  # fmt: skip
+        committed.append((message_id.decode(), *row))
+
+    server.on_each_data = look
+    assert len(outbox.drain().sent) == 6
+    assert committed == [(row.message_id, 1, "sending") for row in rows()]
+    assert {(row.status, row.attempts) for row in rows()} == {("sent", 1)}
+
+
+@pytest.mark.parametrize("app_config", [QUEUED])
+@LOCKSTEP_AND_PIPELINED
+def test_a_row_another_worker_took_after_the_claim_is_not_sent(
+    app: Flask, server: FaultyMailbox, database_url: str, pipelining: bool
+) -> None:
+    take_actions(app.test_client(), 2)
+    first, taken, *rest = rows()
+
+    def take_over() -> None:
+        # As if this worker's lease on it had run out and another had claimed it.
+        run_sql(database_url, "UPDATE ua_outbox SET claimed_by = 'worker-b' WHERE id = ?", taken.id)
+
+    # The drain has claimed all four rows; as the first message is taken, the second
+    # row passes to another worker, before this one counts its attempt.
+    server.on_data = (1, take_over)
+    report = outbox.drain()
+
+    assert report.skipped == [taken.id]
+    assert report.sent == [first.id, *(row.id for row in rest)]
+    assert taken.message_id not in server.message_ids()
+    assert len(server.messages) == 3
+    (stored,) = [row for row in rows() if row.id == taken.id]
+    assert (stored.status, stored.claimed_by, stored.attempts) == ("sending", "worker-b", 0)
+    if pipelining:
+        # Its envelope had gone out, and DATA was accepted: the line was closed
+        # rather than end that DATA, and a new one carried the rest.
+        assert server.commands == ["EHLO", *ENVELOPE * 2, "EHLO", *ENVELOPE * 2]
+    else:
+        # Found taken while the server answered MAIL FROM: reset, same connection.
+        assert server.commands == ["EHLO", *ENVELOPE, "MAIL", "RSET", *ENVELOPE * 2]
+
+
+@pytest.mark.parametrize("app_config", [QUEUED])
+@pytest.mark.parametrize("broken", [0, 1], ids=["first", "second"])
+@LOCKSTEP_AND_PIPELINED
+def test_a_message_that_cannot_be_written_fails_alone(
+    app: Flask, server: FaultyMailbox, pipelining: bool, broken: int
+) -> None:
+    take_actions(app.test_client(), 2)
+    row = rows()[broken]
+    session = get_session()
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row.id)
+        .values(subject="Reinstate them\r\nBcc: boss@mining.example")
+    )
+    session.commit()
+
+    report = outbox.drain()
+    assert report.failed == [row.id] and len(report.sent) == 3
+    (stored,) = [r for r in rows() if r.id == row.id]
+    assert (stored.status, stored.attempts) == ("failed", 1)
+    assert "cannot be written" in stored.last_error and "CR, LF" in stored.last_error
+    assert len(server.messages) == 3 and row.message_id not in server.message_ids()
+    if broken:
+        # Written while the message before it was answered: the server never hears of it.
+        assert server.commands == ["EHLO", *ENVELOPE * 3]
+    elif pipelining:
+        assert server.commands == ["EHLO", *ENVELOPE, "EHLO", *ENVELOPE * 3]
+    else:
+        # Written while the server answered RCPT TO: reset, same connection.
+        assert server.commands == ["EHLO", "MAIL", "RCPT", "RSET", *ENVELOPE * 3]
+
+
 # Worker processes sharing the database.
 
 
@@ -270,6 +467,7 @@ LEASE = {"URGENTACTION_DELIVERY": "worker", "URGENTACTION_LEASE_SECONDS": 2}
 
 
 @pytest.mark.parametrize("app_config", [LEASE])
+@LOCKSTEP_AND_PIPELINED
 def test_worker_killed_mid_batch_and_restarted(
     app: Flask, server: FaultyMailbox, workers: Workers, report: Any
 ) -> None:
@@ -277,6 +475,9 @@ def test_worker_killed_mid_batch_and_restarted(
     server.hold_rcpt = 3  # the worker is mid-conversation about its third message
     first = workers.start("worker")
     assert server.held.wait(20), workers.output()
+    # It committed the second message's outcome with the third's attempt while the
+    # server answered MAIL FROM: before RCPT TO went out, or, pipelined, with it.
+    wait_for(lambda: rows()[2].attempts == 1, 5, "the third attempt committed")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     server.released.set()
@@ -290,6 +491,26 @@ def test_worker_killed_mid_batch_and_restarted(
     report(figures)
     assert (figures.tried, figures.lost, figures.doubled) == (10, 0, 0)
     assert sorted(row.attempts for row in final) == [1] * 9 + [2]
+
+
+def run_sql(database_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """``sql`` (``?`` for parameters) on a connection of its own, committed at once, as
+    another program would run it: what it reads is what is committed."""
+    if database_url.startswith("sqlite"):
+        import sqlite3
+
+        path = database_url.removeprefix("sqlite:///")
+        connection: Any = sqlite3.connect(path, isolation_level=None)
+    else:
+        import psycopg
+
+        connection = psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True)
+        sql = sql.replace("?", "%s")
+    try:
+        cursor = connection.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        connection.close()
 
 
 class OutboxLock:
@@ -319,6 +540,7 @@ class OutboxLock:
 
 
 @pytest.mark.parametrize("app_config", [LEASE])
+@LOCKSTEP_AND_PIPELINED
 def test_worker_killed_between_a_send_and_its_commit_resends_that_message_only(
     app: Flask, server: FaultyMailbox, workers: Workers, database_url: str, report: Any
 ) -> None:
@@ -417,6 +639,7 @@ class Settings:
     suppress: bool = False
 
 
+@LOCKSTEP_AND_PIPELINED
 def test_a_send_never_outlives_its_deadline(server: FaultyMailbox) -> None:
     # The deadline is the end of the worker's lease: past it another worker may take
     # the row, so the send gives up first, and says the message may have arrived.

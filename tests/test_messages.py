@@ -16,7 +16,7 @@ from babel.dates import format_date
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
 
 from flask_urgentaction import solidarity
 from flask_urgentaction.campaigns import CampaignError, CampaignSnapshot, validate
@@ -643,6 +643,59 @@ def test_migration_adds_and_removes_the_publication_columns(app: Flask, publishi
     assert indexes["ix_ua_actions_messages"]["column_names"] == [
         "campaign_id", "message_status", "created_at",
     ]  # fmt: skip
+
+
+def message_page_plans(client: FlaskClient, page: str) -> dict[str, str]:
+    """SQLite's plan of each query of published messages that ``page`` runs."""
+    engine = get_storage().engine
+    ran: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        if "message_status" in statement:
+            ran.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get(page).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    with engine.connect() as connection:
+        return {
+            " ".join(statement.split()): " ".join(
+                row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                                              parameters)
+            )
+            for statement, parameters in ran
+        }  # fmt: skip
+
+
+def test_message_pages_count_and_list_languages_from_the_index_alone(
+    app: Flask, client: FlaskClient, publishing: Any
+) -> None:
+    """Not from every approved message's row: a campaign with thousands of them would
+    read them all on each view of its pages."""
+    engine = get_storage().engine
+    migrate(engine, "0014")
+    assert "ix_ua_actions_published" not in {i["name"] for i in inspect(engine).get_indexes(
+        "ua_actions")}  # fmt: skip
+    migrate(engine, "head")
+    approve(app, *(act(client, f"s{n}@example.org", lang=lang) for n, lang in
+                   enumerate(["en", "de", "ar", "de"])))  # fmt: skip
+    plans = message_page_plans(client, MESSAGES) | message_page_plans(
+        client, f"{MESSAGES}?written_in=de"
+    )
+    # The count, the count in one language, and the languages: the first, then
+    # each next one after the last found.
+    aggregates = {s: p for s, p in plans.items() if "count(" in s or "min(" in s}
+    assert len(aggregates) == 4, plans
+    for statement, plan in aggregates.items():
+        assert "COVERING INDEX ix_ua_actions_published" in plan, (statement, plan)
+    (next_language,) = [p for s, p in aggregates.items() if "lang > ?" in s]
+    assert "lang>?" in next_language, next_language
+    # A page in one language is read in order from it, not picked out of all languages.
+    (one_language,) = [p for s, p in plans.items() if s not in aggregates and "lang = ?" in s]
+    assert "ix_ua_actions_published" in one_language and "lang=?" in one_language
+    assert "TEMP B-TREE" not in one_language
 
 
 # The JSON list for the messages widget: GET /api/campaigns/<slug>/messages

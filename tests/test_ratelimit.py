@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from flask import Flask, request
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import create_engine, event, func, select, update
 
 from flask_urgentaction import UrgentAction
 from flask_urgentaction.campaigns import load_files
@@ -83,6 +83,53 @@ def test_invalid_submissions_count_too(client: FlaskClient, campaign: Campaign) 
     assert client.post(ACTIONS, data="[]", content_type="application/json").status_code == 400
     assert client.post(ACTIONS, json=action_body(client, challenge_answer="0")).status_code == 422
     assert client.post(ACTIONS, json=action_body(client)).status_code == 429
+
+
+def test_a_repeated_submission_counts_too(client: FlaskClient, campaign: Campaign) -> None:
+    # Rolled back at the unique key, it is counted again on its own.
+    sent = action_body(client)
+    assert client.post(ACTIONS, json=sent).status_code == 201
+    assert client.post(ACTIONS, json=sent).status_code == 409
+    later = action_body(client, email="new@example.org")
+    assert client.post(ACTIONS, json=later).status_code == 429
+    assert action_count() == 1
+
+
+def test_an_action_and_its_count_are_one_transaction(
+    app: Flask, client: FlaskClient, campaign: Campaign
+) -> None:
+    app.config["URGENTACTION_DELIVERY"] = "worker"  # no sending in the request
+    engine = app.extensions["urgentaction"].storage.engine
+    commits: list[str] = []
+    writes: list[str] = []
+
+    def on_commit(_connection: Any) -> None:
+        commits.append("commit")
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(" ".join(statement.split()[:3]))
+
+    sent = action_body(client)
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        assert client.post(ACTIONS, json=sent).status_code == 201
+    finally:
+        event.remove(engine, "commit", on_commit)
+        event.remove(engine, "before_cursor_execute", on_execute)
+    # The rate limit's count first, then the action, its mail, the spent token and
+    # the campaign's count, under one commit.
+    assert commits == ["commit"]
+    assert writes == [
+        "INSERT INTO ua_rate_limits",
+        "DELETE FROM ua_rate_limits",  # the sweep, as this client's window opens
+        "INSERT INTO ua_actions",
+        *["INSERT INTO ua_outbox"] * len(campaign.targets),  # a message to each target
+        "INSERT INTO ua_used_challenges",
+        "UPDATE ua_campaigns SET",
+    ]
+    assert list(windows(app).values()) == [1]
 
 
 def test_reading_the_campaign_is_not_limited(client: FlaskClient, campaign: Campaign) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -26,9 +26,11 @@ from .models import (
     OutboxMessage,
     Subscriber,
     new_public_id,
+    utcnow,
 )
+from .ratelimit import RateLimiter
 from .signals import action_taken
-from .storage import get_session
+from .storage import get_session, insert_objects
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,23 @@ class Closed:
     """The campaign takes no more actions."""
 
 
-Outcome = Taken | AlreadyActed | ChallengeReused | Closed
+@dataclass(frozen=True)
+class RateLimited:
+    """Too many submissions from this client; nothing is stored. ``wait``: seconds."""
+
+    wait: int
+
+
+Outcome = Taken | AlreadyActed | ChallengeReused | Closed | RateLimited
+
+
+# Built once: the statement is the same for every action.
+_COUNT_ONE_MORE = (
+    update(Campaign)
+    .where(Campaign.id == bindparam("campaign_id"))
+    .values(action_count=Campaign.action_count + 1)
+    .returning(Campaign.action_count)
+)
 
 
 def email_key(email: str) -> str:
@@ -115,8 +133,13 @@ def closed(campaign: AnyCampaign) -> Closed | None:
     return Closed() if effective_status(campaign) is CampaignStatus.CLOSED else None
 
 
-def take_action(campaign: AnyCampaign, submission: Submission) -> Outcome:
+def take_action(
+    campaign: AnyCampaign, submission: Submission, rate_limit: RateLimiter | None = None
+) -> Outcome:
     """Store a submission once per email and campaign, and say what became of it.
+
+    With ``rate_limit``, the submission is counted against it in the transaction
+    that stores it (``RateLimited`` when it refuses, and nothing is stored).
 
     The action is stored first and asked about after: an email acting again, or
     a spent token, meets the unique keys at a flush or at the commit (so does a
@@ -129,16 +152,42 @@ def take_action(campaign: AnyCampaign, submission: Submission) -> Outcome:
         return shut
     session = get_session()
     try:
-        taken = _store(campaign, submission)
+        taken = _store(campaign, submission, rate_limit)
     except IntegrityError:
         session.rollback()
+        limited = count_refused(rate_limit)
+        if limited is not None:
+            return limited
         refused = _taken_before(campaign, submission)
         if refused is None:
             raise
         return refused
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    action_taken.send(app, action=taken.action)
+    if isinstance(taken, Taken):
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        action_taken.send(app, action=taken.action)
     return taken
+
+
+def count_in_transaction(rate_limit: RateLimiter | None) -> RateLimited | None:
+    """Count this submission in the session's transaction, as its first write;
+    rolled back, and RateLimited, when the limit refuses it."""
+    if rate_limit is None:
+        return None
+    session = get_session()
+    wait = rate_limit.hit(session.connection())
+    if wait is None:
+        return None
+    session.rollback()
+    return RateLimited(wait)
+
+
+def count_refused(rate_limit: RateLimiter | None) -> RateLimited | None:
+    """Count again, on its own, a submission whose transaction was rolled back at a
+    unique key (it is refused, but was sent all the same)."""
+    if rate_limit is None or not rate_limit.in_database:
+        return None  # a store outside the database kept the first count
+    wait = rate_limit.hit()
+    return None if wait is None else RateLimited(wait)
 
 
 def _taken_before(campaign: AnyCampaign, submission: Submission) -> Outcome | None:
@@ -169,7 +218,9 @@ def _confirmation_pending(key: str) -> bool:
     return status == "pending"
 
 
-def _store(campaign: AnyCampaign, submission: Submission) -> Taken:
+def _store(
+    campaign: AnyCampaign, submission: Submission, rate_limit: RateLimiter | None
+) -> Taken | RateLimited:
     session = get_session()
     texts = message_text(campaign, submission.lang)
     # No targets but published messages: the message is the supporter's own words
@@ -198,33 +249,34 @@ def _store(campaign: AnyCampaign, submission: Submission) -> Taken:
         publish_requested=publish,
         message_status=MessageStatus.PENDING if publish else None,
         public_id=new_public_id() if publish else None,
+        # Given here: the action is inserted with a core statement, and receivers
+        # of ``action_taken`` read it from the object.
+        created_at=utcnow(),
     )
     # Rendered before the first write: on SQLite the write lock is held from the
     # first INSERT to the commit, and every other process's action waits for it.
     outgoing = mail.target_messages(campaign, action) if campaign.targets else []
-    session.add(action)
-    session.flush()
+    limited = count_in_transaction(rate_limit)
+    if limited is not None:
+        return limited
+    # Core INSERTs, not the ORM's unit of work: the hot path's largest cost.
+    insert_objects(session, [action])
     for row in outgoing:
         row.action_id = action.id
         row.dedupe_key = mail.target_dedupe_key(action.id, row.target_id or 0)
+    insert_objects(session, outgoing)
     challenge.spend(submission.challenge)
     pending = False
     if action.opt_in:
         confirm = _opt_in(campaign, action)
         if confirm is not None:
+            session.add(confirm)
+            session.flush()
             outgoing.append(confirm)
             pending = True
-    session.add_all(outgoing)
-    session.flush()
     # Last before the commit: on PostgreSQL the campaign's row stays locked
     # from here to the commit, and every action of the campaign waits for it.
-    count = session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign.id)
-        .values(action_count=Campaign.action_count + 1)
-        .returning(Campaign.action_count)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
+    count = session.connection().execute(_COUNT_ONE_MORE, {"campaign_id": campaign.id}).scalar_one()
     session.commit()
     return Taken(
         action=action,

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -21,6 +21,11 @@ from .models import Campaign
 
 # Slugs are few; a bound keeps a flood of changing campaigns from growing it.
 MAX_CAMPAIGNS = 500
+
+
+_CURRENT = select(Campaign.id, Campaign.version, Campaign.action_count).where(
+    Campaign.slug == bindparam("slug")
+)
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,9 @@ class CampaignCache:
         self._lock = threading.Lock()
 
     def current(self, session: Session, slug: str) -> Current | None:
-        row = session.execute(
-            select(Campaign.id, Campaign.version, Campaign.action_count).where(
-                Campaign.slug == slug
-            )
-        ).first()
+        # A core statement on the session's connection: the ORM's layer would cost
+        # more than the query on every request.
+        row = session.connection().execute(_CURRENT, {"slug": slug}).first()
         if row is None:
             return None
         campaign_id, version, count = row

@@ -20,7 +20,7 @@ from sqlalchemy.sql.selectable import Exists
 
 from .i18n import gettext
 from .models import UsedChallenge
-from .storage import get_session
+from .storage import get_session, insert_objects
 from .tokens import Purpose, TokenError, sign, verify
 
 
@@ -117,22 +117,30 @@ def check(campaign_id: int, token: str, answer: str) -> Solved:
         ) from exc
     if not isinstance(payload, dict) or payload.get("c") != campaign_id:
         raise ChallengeFailed(gettext("The spam check is not valid. Please answer the new one."))
-    jti = str(payload["j"])
-    expires_at = datetime.now(UTC) + timedelta(seconds=max_age() - age + 1)
-    if is_spent(jti):
-        raise ChallengeSpent(
-            gettext("This spam check was already used. Please answer the new one."),
-            Solved(jti, expires_at),
-        )
+    solved = Solved(str(payload["j"]), datetime.now(UTC) + timedelta(seconds=max_age() - age + 1))
+    right = bool(answer.strip()) and normalize_answer(answer) == payload["n"]
+    if right and age >= float(current_app.config["URGENTACTION_MIN_FILL_SECONDS"]):
+        # Not asked whether it was spent: storing what it guards spends it, and a
+        # token spent before meets a unique key there (actions.take_action), so the
+        # usual submission costs no query here. ``check_unspent`` asks when the
+        # form is refused for another reason (forms.ChallengeForm.validate).
+        return solved
+    check_unspent(solved)
     if not answer.strip():
         raise ChallengeFailed(gettext("Please answer the spam check."))
-    if normalize_answer(answer) != payload["n"]:
+    if not right:
         # Spend the token so that one token cannot be tried 9000 times.
-        spend(Solved(jti, expires_at), commit=True)
+        spend(solved, commit=True)
         raise ChallengeFailed(gettext("That is not the number shown. Please answer the new one."))
-    if age < float(current_app.config["URGENTACTION_MIN_FILL_SECONDS"]):
-        raise ChallengeFailed(gettext("That was faster than a person can type. Please try again."))
-    return Solved(jti, expires_at)
+    raise ChallengeFailed(gettext("That was faster than a person can type. Please try again."))
+
+
+def check_unspent(solved: Solved) -> None:
+    """Raise :class:`ChallengeSpent` when ``solved``'s token was used already."""
+    if is_spent(solved.jti):
+        raise ChallengeSpent(
+            gettext("This spam check was already used. Please answer the new one."), solved
+        )
 
 
 def spent(jti: str) -> Exists:
@@ -147,7 +155,7 @@ def is_spent(jti: str) -> bool:
 def spend(solved: Solved, commit: bool = False) -> None:
     """Mark a token used; with ``commit=False`` it joins the caller's transaction."""
     session = get_session()
-    session.add(UsedChallenge(jti=solved.jti, expires_at=solved.expires_at))
+    insert_objects(session, [UsedChallenge(jti=solved.jti, expires_at=solved.expires_at)])
     if commit:
         try:
             session.commit()

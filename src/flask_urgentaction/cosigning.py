@@ -22,10 +22,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import challenge
-from .actions import ChallengeReused, Closed, Supporter, closed, email_key
+from .actions import (
+    ChallengeReused,
+    Closed,
+    RateLimited,
+    Supporter,
+    closed,
+    count_in_transaction,
+    count_refused,
+    email_key,
+)
 from .campaigns import AnyCampaign
 from .declarations import DeclarationSnapshot
 from .models import Campaign, Cosignature, Declaration, MessageStatus
+from .ratelimit import RateLimiter
 from .solidarity import ModerationError, apply_statuses, campaign_slugs, requested_statuses
 from .storage import get_session
 
@@ -55,7 +65,7 @@ class AlreadySigned:
     repeated: bool
 
 
-SignOutcome = Signed | AlreadySigned | ChallengeReused | Closed
+SignOutcome = Signed | AlreadySigned | ChallengeReused | Closed | RateLimited
 
 
 @dataclass(frozen=True)
@@ -68,9 +78,14 @@ class ShownSignature:
 
 
 def sign(
-    campaign: AnyCampaign, declaration: DeclarationSnapshot, cosigner: Cosigner
+    campaign: AnyCampaign,
+    declaration: DeclarationSnapshot,
+    cosigner: Cosigner,
+    rate_limit: RateLimiter | None = None,
 ) -> SignOutcome:
     """Store a signature once per address and declaration, and say what became of it.
+
+    ``rate_limit`` counts it in the same transaction, as for actions.
 
     Stored first and asked about after, as actions are (actions.take_action): a
     second signature of the address, or a spent token, meets a unique key.
@@ -98,12 +113,18 @@ def sign(
         status=MessageStatus.PENDING,
     )
     try:
+        limited = count_in_transaction(rate_limit)
+        if limited is not None:
+            return limited
         session.add(row)
         session.flush()
         challenge.spend(cosigner.challenge)
         session.commit()
     except IntegrityError:
         session.rollback()
+        limited = count_refused(rate_limit)
+        if limited is not None:
+            return limited
         signed, spent = session.execute(
             select(
                 select(Cosignature.id)

@@ -175,6 +175,19 @@ class ChallengeForm(FlaskForm):  # type: ignore[misc]
         lang = current_language()
         self.country.choices = [("", gettext("Choose your country")), *list(country_choices(lang))]
 
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid: bool = super().validate(extra_validators)
+        impl: ChallengeCSRF = self._csrf
+        if not valid and impl.solved is not None:
+            # Refused for another field: say too if the spam check was used already,
+            # which ``challenge.check`` leaves to the store when all else is valid.
+            try:
+                challenge.check_unspent(impl.solved)
+            except challenge.ChallengeSpent as exc:
+                impl.solved, impl.spent = None, exc.solved
+                self.challenge_token.errors = [exc.message]
+        return valid
+
     @property
     def solved(self) -> challenge.Solved | None:
         """The answered challenge, once :meth:`validate` has passed it."""

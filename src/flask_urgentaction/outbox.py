@@ -13,20 +13,28 @@ thinks its lease longer than it is. Before a send that would not fit, it renews
 the lease on the whole rest of its batch in one UPDATE that only touches rows
 still its own and not yet run out (RETURNING their ids), commits, and leaves the
 others alone. Another worker can claim a row only once its lease has run out,
-which is after the send has ended. Each row's outcome is committed, together
-with the count of the next row's attempt, before that next send starts, so a
-row that went out is never left looking unsent while the worker goes on; these
-commits need not wait for the disk (PostgreSQL's ``synchronous_commit`` off,
-SQLite's WAL in NORMAL mode): a database crash may forget the last outcomes,
-and those rows are sent again with the same Message-ID. Claims and renewals
-are always durable.
+which is after the send has ended.
+
+Each row's outcome is committed, together with the count of the next row's
+attempt, before that next row's message goes out, so a row that went out is
+never left looking unsent while the worker goes on. The commit runs while the
+server answers the next row's MAIL FROM (with PIPELINING, its whole envelope),
+which delivers nothing, and the next message is written while the server takes
+this one: the database's work and the server's overlap (see :mod:`.smtp`). If
+that commit finds the row taken by another worker, the transaction is dropped
+unsent. These commits need not wait for the disk (PostgreSQL's
+``synchronous_commit`` off, SQLite's WAL in NORMAL mode): a database crash may
+forget the last outcomes, and those rows are sent again with the same
+Message-ID. Claims and renewals are always durable.
 
 So a receiver sees a message twice only when the line dropped after the message
-went out and before the server's reply was heard, or the worker or the database
-died in the moment between the reply and the commit of the outcome: whether it
-arrived is not known, the row is retried, and the retry carries the same
-Message-ID, by which the receiving side can tell it is one message. A refusal of
-one recipient fails that recipient's row only.
+went out and before the server's reply was heard, or the worker died in the
+moment between the reply and the commit of the outcome (only that message: every
+other row it sent has its outcome committed), or the database died before the
+last outcomes reached its disk: whether it arrived is not known, the row is
+retried, and the retry carries the same Message-ID, by which the receiving side
+can tell it is one message. A refusal of one recipient fails that recipient's
+row only.
 """
 
 from __future__ import annotations
@@ -35,14 +43,16 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any, cast
 
 from flask import Flask, current_app
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     CursorResult,
     Table,
     and_,
@@ -222,10 +232,28 @@ def deliver(ids: Sequence[int] | None = None, limit: int = 100) -> DeliveryRepor
         return _deliver(app, connection, ids, limit)
 
 
+@dataclass
+class _BatchSize:
+    """How many rows to claim next: a few at first, then what the connection sent in
+    about BATCH_SECONDS, within bounds; kept from one ``_deliver`` to the next."""
+
+    rows: int = CLAIM_BATCH
+
+    def adapt(self, sent: int, seconds: float) -> None:
+        rate = sent / max(seconds, 1e-3)
+        self.rows = max(CLAIM_BATCH, min(MAX_CLAIM_BATCH, int(rate * BATCH_SECONDS)))
+
+
 def _deliver(
-    app: Flask, connection: smtp.Session, ids: Sequence[int] | None, limit: int
+    app: Flask,
+    connection: smtp.Session,
+    ids: Sequence[int] | None,
+    limit: int,
+    size: _BatchSize | None = None,
 ) -> DeliveryReport:
     report = DeliveryReport()
+    if size is None:
+        size = _BatchSize()
     worker = uuid.uuid4().hex
     lease = lease_seconds()
     send_time = lease * SEND_SHARE
@@ -233,7 +261,6 @@ def _deliver(
     margin = min(RENEW_MARGIN, lease * (1 - SEND_SHARE) / 2)
     tried: list[int] = []
     idle = 0  # batches in a row of which nothing could be tried
-    size = CLAIM_BATCH
     with _Recorder(app, worker, report) as recorder:
         while len(tried) < limit and idle < 2:
             recorder.commit()
@@ -241,7 +268,7 @@ def _deliver(
                 pacing.release(recorder.session)
                 domain_pace.release(recorder.session)
             claimed_at = time.monotonic()
-            rows = claim(worker, ids, min(size, limit - len(tried)), exclude=tried)
+            rows = claim(worker, ids, min(size.rows, limit - len(tried)), exclude=tried)
             if not rows:
                 break
             held_until = claimed_at + lease
@@ -250,6 +277,7 @@ def _deliver(
                 rows, idle = _refuse(recorder, rows, dead), 0
             started, count = time.monotonic(), len(tried)
             index = 0
+            ahead: _Turn | None = None
             while index < len(rows):
                 if held_until - time.monotonic() < send_time + margin:
                     renewed_at = time.monotonic()
@@ -262,23 +290,23 @@ def _deliver(
                     if index == len(rows):
                         break
                 row = rows[index]
-                if not recorder.begin(row):
+                turn = ahead if ahead is not None and ahead.row is row else _Turn(recorder, row)
+                ahead = _Turn(recorder, rows[index + 1]) if index + 1 < len(rows) else None
+                # Within the lease however long the commit of the attempt takes.
+                deadline = min(time.monotonic() + send_time, held_until - margin)
+                # The next row's message is written while this one's reply is awaited.
+                went = _attempt(connection, turn, deadline, ahead.render if ahead else None)
+                index += 1
+                if went is _Went.NOT_OURS:
                     report.skipped.append(row.id)
-                    index += 1
                     continue
                 idle = 0
                 tried.append(row.id)
-                # Within the lease even if the commit in begin() was slow.
-                deadline = min(time.monotonic() + send_time, held_until - margin)
-                if not _attempt(connection, row, recorder, deadline):
+                if went is _Went.UNREACHABLE:
                     # The server cannot be reached: the rest of the batch waits too.
-                    recorder.release(rows[index + 1 :], row.next_attempt_at)
+                    recorder.release(rows[index:], row.next_attempt_at)
                     return report
-                index += 1
-            # The next batch: what this one sent in about BATCH_SECONDS, within bounds.
-            elapsed = max(time.monotonic() - started, 1e-3)
-            rate = (len(tried) - count) / elapsed
-            size = max(CLAIM_BATCH, min(MAX_CLAIM_BATCH, int(rate * BATCH_SECONDS)))
+            size.adapt(len(tried) - count, time.monotonic() - started)
     return report
 
 
@@ -293,6 +321,7 @@ class _Recorder:
         self.report = report
         self.session = get_session()
         self.postgresql = self.session.get_bind().dialect.name == "postgresql"
+        self.outcomes: list[tuple[OutboxMessage, dict[str, Any]]] = []
         self.signals: list[tuple[bool, OutboxMessage, dict[str, Any]]] = []
         table = cast("Table", OutboxMessage.__table__)
         ours = and_(table.c.id == bindparam("row_id"), table.c.claimed_by == worker)
@@ -321,30 +350,47 @@ class _Recorder:
                 self.session.execute(text("RESET synchronous_commit"))
                 self.session.commit()
 
-    def begin(self, row: OutboxMessage) -> bool:
-        """Count an attempt on ``row`` and commit what is pending; False when the row is
-        no longer this worker's."""
-        attempts = row.attempts + 1
+    def start(self, row: OutboxMessage) -> bool:
+        """Count an attempt on ``row``, to be written and committed with what is pending;
+        False when the row is no longer this worker's."""
         # Core statements on the session's connection: no ORM work per message.
         connection = self.session.connection()
+        self._write(connection)
+        attempts = row.attempts + 1
         result = connection.execute(self.started, {"row_id": row.id, "attempts": attempts})
-        self.commit()
         if cast("CursorResult[Any]", result).rowcount != 1:
             return False
         set_committed_value(row, "attempts", attempts)
         return True
 
+    def begin(self, row: OutboxMessage) -> bool:
+        """Count an attempt on ``row`` and commit what is pending; False when the row is
+        no longer this worker's."""
+        ours = self.start(row)
+        self.commit()
+        return ours
+
     def record(self, row: OutboxMessage, sent: bool, values: dict[str, Any], **kw: Any) -> None:
-        """Write ``row``'s outcome; committed with the next row's start, or at the end."""
-        # The statement stays the same and its SET columns come from the values.
-        result = self.session.connection().execute(self.outcome, {"row_id": row.id, **values})
-        if cast("CursorResult[Any]", result).rowcount != 1:
-            log.error("outbox message %s: its claim passed on before the outcome was kept", row.id)
+        """Keep ``row``'s outcome: written with the next row's attempt, and committed
+        with it, or at the end."""
+        self.outcomes.append((row, values))
         for key, value in values.items():
             set_committed_value(row, key, value)
         self.signals.append((sent, row, kw))
 
+    def _write(self, connection: Connection) -> None:
+        outcomes, self.outcomes = self.outcomes, []
+        for row, values in outcomes:
+            # The statement stays the same and its SET columns come from the values.
+            result = connection.execute(self.outcome, {"row_id": row.id, **values})
+            if cast("CursorResult[Any]", result).rowcount != 1:
+                log.error(
+                    "outbox message %s: its claim passed on before the outcome was kept", row.id
+                )
+
     def commit(self) -> None:
+        if self.outcomes:
+            self._write(self.session.connection())
         self.session.commit()
         signals, self.signals = self.signals, []
         for sent, row, kw in signals:
@@ -384,29 +430,84 @@ def _durable(session: Session) -> None:
         session.execute(text("SET LOCAL synchronous_commit TO on"))
 
 
+class _Went(Enum):
+    """How a row's turn at the server went."""
+
+    TRIED = "tried"  # sent, or its failure recorded
+    NOT_OURS = "not ours"  # another worker holds it now: untouched
+    UNREACHABLE = "unreachable"  # no session could be opened
+
+
+class _Turn:
+    """A row's attempt and message, made while the server answers."""
+
+    def __init__(self, recorder: _Recorder, row: OutboxMessage) -> None:
+        self.recorder = recorder
+        self.row = row
+        self.ours: bool | None = None  # None: the session never came to ask
+        self.message: bytes | None = None
+        self.unwritable: Exception | None = None
+
+    def render(self) -> None:
+        """Write the message, once; an error is kept, to fail the row when tried."""
+        if self.message is None and self.unwritable is None:
+            try:
+                self.message = wire.render(self.row)
+            except Exception as exc:
+                self.unwritable = exc
+
+    def prepare(self) -> smtp.Preparation:
+        """While the server answers MAIL FROM, count the attempt and commit it with the
+        last row's outcome; while it answers RCPT TO, write the message if it is not
+        written yet. Both before the message goes out."""
+        self.ours = self.recorder.begin(self.row)
+        if not self.ours:
+            return None
+        yield
+        self.render()
+        return self.message
+
+
 def _attempt(
-    connection: smtp.Session, row: OutboxMessage, recorder: _Recorder, deadline: float
-) -> bool:
-    """Send one row whose attempt is counted, and record what happened; False when the
-    server cannot be reached at all."""
+    connection: smtp.Session, turn: _Turn, deadline: float, meanwhile: Callable[[], None] | None
+) -> _Went:
+    """Send one row, its attempt committed before it goes out, and record what happened;
+    ``meanwhile`` runs while the server's reply to the message is awaited."""
+    row, recorder = turn.row, turn.recorder
     try:
-        message = wire.render(row)
         sender, recipient = wire.envelope(row, bounces.return_path(row.id, recorder.app.config))
     except Exception as exc:
-        if not isinstance(exc, wire.Unwritable):
-            log.exception("outbox message %s cannot be written", row.id)
-        return _failed(recorder, row, exc)
+        turn.unwritable = exc
+    if turn.unwritable is not None:  # known before the server is asked
+        if not recorder.begin(row):
+            return _Went.NOT_OURS
+        return _unwritable(recorder, row, turn.unwritable)
     try:
-        reply = connection.send(sender, recipient, message, deadline)
+        reply = connection.send(sender, recipient, turn.prepare(), deadline, meanwhile)
     except smtp.SendError as exc:
+        if turn.ours is None:  # the session failed before it asked for the message
+            turn.ours = recorder.begin(row)
+        if not turn.ours:
+            return _Went.NOT_OURS
         return _failed(recorder, row, exc)
+    if reply is None:
+        if not turn.ours:
+            return _Went.NOT_OURS
+        assert turn.unwritable is not None
+        return _unwritable(recorder, row, turn.unwritable)
     values = {
         "status": OutboxStatus.SENT, "sent_at": datetime.now(UTC), "claimed_by": None,
         "claimed_until": None, "last_error": "", "last_reply": str(reply)[:2000],
     }  # fmt: skip
     recorder.record(row, True, values)
     recorder.report.sent.append(row.id)
-    return True
+    return _Went.TRIED
+
+
+def _unwritable(recorder: _Recorder, row: OutboxMessage, error: Exception) -> _Went:
+    if not isinstance(error, wire.Unwritable):
+        log.error("outbox message %s cannot be written", row.id, exc_info=error)
+    return _failed(recorder, row, error)
 
 
 def _refuse(
@@ -426,7 +527,7 @@ def _refuse(
     return kept
 
 
-def _failed(recorder: _Recorder, row: OutboxMessage, error: Exception) -> bool:
+def _failed(recorder: _Recorder, row: OutboxMessage, error: Exception) -> _Went:
     if isinstance(error, smtp.SendError):
         permanent, reply, description = error.permanent, error.reply, str(error)
     else:  # the message cannot be put on the wire: no retry changes that
@@ -445,7 +546,9 @@ def _failed(recorder: _Recorder, row: OutboxMessage, error: Exception) -> bool:
         recorder.report.retrying.append(row.id)
     log.warning("outbox message %s not sent: %s", row.id, description)
     recorder.record(row, False, values, error=error, final=final)
-    return not (isinstance(error, smtp.SendError) and error.unreachable)
+    if isinstance(error, smtp.SendError) and error.unreachable:
+        return _Went.UNREACHABLE
+    return _Went.TRIED
 
 
 def drain(limit: int = 100) -> DeliveryReport:
@@ -453,9 +556,10 @@ def drain(limit: int = 100) -> DeliveryReport:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     timeout = float(app.config["URGENTACTION_SMTP_TIMEOUT"])
     total = DeliveryReport()
+    size = _BatchSize()
     with smtp.Session(app.extensions["mail"], timeout) as connection:
         while True:
-            report = _deliver(app, connection, None, limit)
+            report = _deliver(app, connection, None, limit, size)
             total.add(report)
             # Stop on a short batch, or when the server is in trouble: retries wait.
             if report.retrying or len(report.sent) + len(report.failed) < limit:

@@ -5,9 +5,24 @@ Flask-Mail's settings (``MAIL_SERVER``, ``MAIL_PORT``, ``MAIL_USE_TLS``,
 ``MAIL_USE_SSL``, ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_DEBUG``,
 ``MAIL_MAX_EMAILS``, ``MAIL_SUPPRESS_SEND``) say where and how to connect. The
 conversation is ours: Flask-Mail sets no socket timeout and keeps no reply. Each
-step (MAIL FROM, RCPT TO, DATA) is its own command, so a refusal carries the
+step (MAIL FROM, RCPT TO, DATA) has its own reply, so a refusal carries the
 server's exact reply, and a line that drops after the message went out is told
 apart from one that dropped before: only the first may have been delivered.
+
+The caller's work on a message may overlap the server's replies: given as a
+:data:`Preparation`, it runs a step at a time while the replies to MAIL FROM,
+RCPT TO and DATA are awaited, and returns the message, or None to withdraw it.
+Those commands deliver nothing, so what the caller must have done before a
+message goes out (committing its attempt) it may do there: the message is sent
+only after the preparation has returned.
+
+Where the server offers PIPELINING (RFC 2920), MAIL FROM, RCPT TO and DATA go
+out in one write and their replies are read in order: two waits on the server per
+message instead of four. Every reply is still checked. When a message is not
+sent (refused, or withdrawn), the transaction is reset, and nothing is
+delivered: a DATA the server accepted after refusing the recipient is ended with
+a lone dot, as RFC 2920 (3.1) says; one it accepted with the recipient is never
+ended, the line is closed instead.
 """
 
 from __future__ import annotations
@@ -15,6 +30,7 @@ from __future__ import annotations
 import re
 import smtplib
 import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,6 +65,10 @@ class Reply:
 
 SUPPRESSED = Reply(250, "not sent: MAIL_SUPPRESS_SEND is on")
 
+# A message made while the server answers the envelope: each step runs during one
+# wait on the server; it returns the message (CRLF lines), or None to withdraw it.
+Preparation = Generator[None, None, bytes | None]
+
 
 class SendError(Exception):
     """A message was not accepted.
@@ -78,6 +98,69 @@ class OutOfTime(TimeoutError):
     """The send ran into its deadline (the worker's lease on the message)."""
 
 
+class _CallerFailed(Exception):
+    """The caller's preparation of a message raised ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Work:
+    """A message, or the caller's preparation of it, run a step at a time."""
+
+    def __init__(self, message: bytes | Preparation) -> None:
+        self.data: bytes | None = None
+        self._steps: Preparation | None = None
+        if isinstance(message, bytes):
+            self.data = message
+        else:
+            self._steps = message
+
+    @property
+    def withdrawn(self) -> bool:
+        return self._steps is None and self.data is None
+
+    def step(self) -> None:
+        if self._steps is None:
+            return
+        try:
+            next(self._steps)
+        except StopIteration as end:
+            self.data, self._steps = end.value, None
+        except Exception as exc:
+            self._steps = None
+            raise _CallerFailed(exc) from exc
+
+    def finish(self) -> bytes | None:
+        while self._steps is not None:
+            self.step()
+        return self.data
+
+    def close(self) -> None:
+        if self._steps is not None:
+            self._steps.close()
+            self._steps = None
+
+
+@dataclass(frozen=True)
+class _Command:
+    """A command of the envelope, the replies that let it pass, and what it names."""
+
+    verb: str
+    args: str
+    expected: tuple[int, ...]
+    what: str
+
+    def __post_init__(self) -> None:
+        if "\r" in self.args or "\n" in self.args:
+            raise ValueError(f"CR or LF in the arguments of {self.verb}")
+
+    @property
+    def line(self) -> str:
+        return f"{self.verb} {self.args}\r\n" if self.args else f"{self.verb}\r\n"
+
+
 class Session:
     """An SMTP connection opened on the first send and reused until closed."""
 
@@ -93,45 +176,36 @@ class Session:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def send(self, sender: str, recipient: str, data: bytes, deadline: float) -> Reply:
-        """Send ``data`` (CRLF lines) from ``sender`` to ``recipient``; raise SendError.
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes | Preparation,
+        deadline: float,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> Reply | None:
+        """Send ``message`` from ``sender`` to ``recipient``: the server's reply, or None
+        when a preparation withdrew the message; raise SendError.
 
         No wait on the server lasts past ``deadline`` (a ``time.monotonic()`` value).
+        ``meanwhile`` runs once the message went out, while its reply is awaited. An
+        exception raised by a preparation or by ``meanwhile`` closes the session and
+        passes on.
         """
-        if self.settings.suppress:
-            return SUPPRESSED
-        limit = self.settings.max_emails
-        if limit and self._sent_here >= limit:
-            self.close()
-        smtp = self._open(deadline)
-        went_out = False
+        work = _Work(message)
         try:
-            self._wait_until(deadline)
-            self._step(smtp, "MAIL", f"FROM:<{sender}>", (250,), "sender")
-            self._wait_until(deadline)
-            self._step(smtp, "RCPT", f"TO:<{recipient}>", (250, 251), f"recipient <{recipient}>")
-            self._wait_until(deadline)
-            self._step(smtp, "DATA", "", (354,), "message")
-            went_out = True
-            smtp.send(_dot_stuffed(data))
-            self._wait_until(deadline)
-            code, text = smtp.getreply()
-        except SendError:
-            raise
-        except (OSError, smtplib.SMTPException) as exc:
-            self.close()
-            if went_out:
-                raise SendError(
-                    "no reply after the message went out; it may have been delivered, and "
-                    f"the retry carries the same Message-ID ({type(exc).__name__}: {exc})",
-                    maybe_delivered=True,
-                ) from exc
-            raise SendError(f"connection lost ({type(exc).__name__}: {exc})") from exc
-        reply = Reply.of(code, text)
-        if code != 250:
-            raise SendError(f"message refused: {reply}", reply)
-        self._sent_here += 1
-        return reply
+            if self.settings.suppress:
+                return None if work.finish() is None else SUPPRESSED
+            limit = self.settings.max_emails
+            if limit and self._sent_here >= limit:
+                self.close()
+            smtp = self._open(deadline)
+            return self._transaction(smtp, sender, recipient, work, deadline, meanwhile)
+        except _CallerFailed as failed:
+            self._drop()  # replies may be pending, or the server in DATA
+            raise failed.error from None
+        finally:
+            work.close()
 
     def close(self) -> None:
         smtp, self._smtp = self._smtp, None
@@ -141,6 +215,14 @@ class Session:
         try:
             smtp.quit()
         except (OSError, smtplib.SMTPException):
+            smtp.close()
+
+    def _drop(self) -> None:
+        """Close the line without a word: after it failed, or to leave a DATA unended,
+        which the server then discards."""
+        smtp, self._smtp = self._smtp, None
+        self._sent_here = 0
+        if smtp is not None:
             smtp.close()
 
     def _open(self, deadline: float) -> smtplib.SMTP:
@@ -177,17 +259,94 @@ class Session:
         self._smtp = smtp
         return smtp
 
-    def _step(
-        self, smtp: smtplib.SMTP, command: str, args: str, expected: tuple[int, ...], what: str
-    ) -> None:
-        code, text = smtp.docmd(command, args)
-        if code in expected:
-            return
+    def _transaction(
+        self,
+        smtp: smtplib.SMTP,
+        sender: str,
+        recipient: str,
+        work: _Work,
+        deadline: float,
+        meanwhile: Callable[[], object] | None,
+    ) -> Reply | None:
+        envelope = (
+            _Command("MAIL", f"FROM:<{sender}>", (250,), "sender"),
+            _Command("RCPT", f"TO:<{recipient}>", (250, 251), f"recipient <{recipient}>"),
+            _Command("DATA", "", (354,), "message"),
+        )
+        pipelined = smtp.has_extn("pipelining")
+        replies: list[Reply] = []
+        went_out = False
+        try:
+            if pipelined:
+                self._wait_until(deadline)
+                smtp.send("".join(command.line for command in envelope))
+            for command in envelope:
+                if not pipelined:
+                    self._wait_until(deadline)
+                    smtp.putcmd(command.verb, command.args)
+                work.step()  # while the server answers
+                self._wait_until(deadline)
+                code, text = smtp.getreply()
+                if code == -1:
+                    raise smtplib.SMTPServerDisconnected(str(Reply.of(code, text)))
+                replies.append(Reply.of(code, text))
+                if not pipelined and (code not in command.expected or work.withdrawn):
+                    break
+            refusal = _refusal(envelope, replies)
+            data = None if refusal is not None else work.finish()
+            if data is None:
+                self._abandon(smtp, replies, deadline)
+                if refusal is None or work.withdrawn:
+                    return None
+                raise refusal
+            self._wait_until(deadline)
+            went_out = True
+            smtp.send(_dot_stuffed(data))
+            if meanwhile is not None:
+                try:
+                    meanwhile()
+                except Exception as exc:
+                    raise _CallerFailed(exc) from exc
+            self._wait_until(deadline)
+            code, text = smtp.getreply()
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            if went_out:
+                raise SendError(
+                    "no reply after the message went out; it may have been delivered, and "
+                    f"the retry carries the same Message-ID ({type(exc).__name__}: {exc})",
+                    maybe_delivered=True,
+                ) from exc
+            if (refusal := _refusal(envelope, replies)) is not None:
+                raise refusal from exc  # the server said why before it hung up
+            raise SendError(f"connection lost ({type(exc).__name__}: {exc})") from exc
         reply = Reply.of(code, text)
-        if code == -1:
-            raise smtplib.SMTPServerDisconnected(str(reply))
-        self._reset(smtp)
-        raise SendError(f"{what} refused: {reply}", reply)
+        if code != 250:
+            raise SendError(f"message refused: {reply}", reply)
+        self._sent_here += 1
+        return reply
+
+    def _abandon(self, smtp: smtplib.SMTP, replies: list[Reply], deadline: float) -> None:
+        """End a transaction whose message is not sent: nothing is delivered, and where
+        the server allows it, the session stays usable for the next message."""
+        if len(replies) < 3 or replies[2].code != 354:
+            self._reset(smtp)
+        elif replies[1].code in (250, 251):
+            # The server waits for a message to a recipient it accepted: any end of
+            # it, even a lone dot, would deliver one. Left unended, it is discarded.
+            self._drop()
+        else:
+            # Pipelined, and DATA accepted though the recipient was refused: a lone
+            # dot ends it (RFC 2920, 3.1), delivering nothing.
+            try:
+                self._wait_until(deadline)
+                smtp.send(".\r\n")
+                self._wait_until(deadline)
+                smtp.getreply()
+            except (OSError, smtplib.SMTPException):
+                self._drop()
+                return
+            self._reset(smtp)
 
     def _reset(self, smtp: smtplib.SMTP) -> None:
         # The session stays usable for the next message after a refusal.
@@ -208,6 +367,14 @@ class Session:
         """Let no wait on the socket run past ``deadline``."""
         if self._smtp is not None and self._smtp.sock is not None:
             self._smtp.sock.settimeout(self._remaining(deadline))
+
+
+def _refusal(envelope: tuple[_Command, ...], replies: list[Reply]) -> SendError | None:
+    """The first refusal among the replies to the envelope's commands, if any."""
+    for command, reply in zip(envelope, replies, strict=False):
+        if reply.code not in command.expected:
+            return SendError(f"{command.what} refused: {reply}", reply)
+    return None
 
 
 def _dot_stuffed(data: bytes) -> bytes:

@@ -34,6 +34,7 @@ from typing import Any
 from .models import OutboxMessage
 
 HEADER_FORBIDDEN = ("\r", "\n", "\0")
+SPACE_OR_ANGLE = re.compile("[ <>]")
 # RFC 5322 atext: a display name of these words needs no quoting or encoding.
 ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,60}")
 # Printable ASCII words between single spaces: a Subject that needs no encoding.
@@ -54,7 +55,8 @@ class HeaderInjection(Unwritable):
 
 
 def header_safe(value: str) -> str:
-    if any(char in value for char in HEADER_FORBIDDEN):
+    # HEADER_FORBIDDEN written out: this runs several times for each message sent.
+    if "\r" in value or "\n" in value or "\0" in value:
         raise HeaderInjection("CR, LF or NUL in a header value")
     return value
 
@@ -91,13 +93,13 @@ def ascii_address(address: str) -> str:
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
         raise Unwritable(f"not an email address: {address!r}")
-    if not local.isascii() or not local.isprintable() or any(c in local for c in " <>"):
+    if not local.isascii() or not local.isprintable() or SPACE_OR_ANGLE.search(local):
         raise Unwritable(
             f"{address!r}: a local part that is not plain ASCII needs SMTPUTF8, which is not used"
         )
     if not domain.isascii():
         domain = _idna(address, domain)
-    if not domain.isprintable() or any(c in domain for c in " <>"):
+    if not domain.isprintable() or SPACE_OR_ANGLE.search(domain):
         raise Unwritable(f"not an email address: {address!r}")
     return f"{local}@{domain}"
 
@@ -116,19 +118,19 @@ def _idna(address: str, domain: str) -> str:
 
 def encoded_words(text: str) -> list[str]:
     """``text`` as RFC 2047 encoded-words (UTF-8, base64), none splitting a character."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate
+        raise Unwritable("text that is not valid Unicode") from exc
     words: list[str] = []
-    chunk = b""
-    for char in text:
-        try:
-            data = char.encode("utf-8")
-        except UnicodeEncodeError as exc:  # a lone surrogate
-            raise Unwritable("text that is not valid Unicode") from exc
-        if len(chunk) + len(data) > WORD_BYTES:
-            words.append(_encoded_word(chunk))
-            chunk = b""
-        chunk += data
-    if chunk:
-        words.append(_encoded_word(chunk))
+    start = 0
+    while start < len(data):
+        end = start + WORD_BYTES
+        # Back to the first byte of a character (a UTF-8 continuation byte is 10xxxxxx).
+        while end < len(data) and data[end] & 0xC0 == 0x80:
+            end -= 1
+        words.append(_encoded_word(data[start:end]))
+        start = end
     return words
 
 

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.wrappers import Response
 
 from .. import bounces, cosigning, declarations, links, solidarity
-from ..actions import AlreadyActed, Closed, Taken, opt_in_text
+from ..actions import AlreadyActed, Closed, RateLimited, Taken, opt_in_text
 from ..campaign_cache import Current
 from ..campaigns import CampaignSnapshot, effective_status, message_text, text_in
 from ..challenge import Challenge, issue
@@ -54,7 +54,6 @@ from .rendering import (
 from .submission import (
     Invalid,
     Malformed,
-    RateLimited,
     json_fields,
     read_body,
     submit,

@@ -13,7 +13,7 @@ from flask import Blueprint, abort, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import cosigning, declarations
-from ..actions import Closed
+from ..actions import Closed, RateLimited
 from ..campaigns import CampaignStatus, effective_status, text_in
 from ..countries import country_name
 from ..forms import CosignForm
@@ -23,7 +23,7 @@ from ..storage import get_session
 from .lookup import choose_language, load_campaign
 from .messages import share_meta
 from .rendering import date_text, render
-from .submission import Invalid, RateLimited, form_fields, submit_signature
+from .submission import Invalid, form_fields, submit_signature
 
 
 def register_declarations(bp: Blueprint) -> None:

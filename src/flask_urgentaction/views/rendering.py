@@ -17,7 +17,7 @@ from flask import current_app, render_template, url_for
 from werkzeug.wrappers import Response
 
 from .. import links
-from ..actions import AlreadyActed, Closed, Taken, opt_in_text
+from ..actions import AlreadyActed, Closed, RateLimited, Taken, opt_in_text
 from ..campaigns import CampaignSnapshot, Text, count_actions, message_text, text_in
 from ..countries import country_name, sort_key
 from ..forms import ActionForm
@@ -32,7 +32,7 @@ from ..i18n import (
 )
 from ..markdown import render_markdown
 from ..storage import get_session
-from .submission import Invalid, RateLimited, Submitted
+from .submission import Invalid, Submitted
 
 
 def number(value: int, lang: str) -> str:

@@ -3,8 +3,10 @@ embed and the JSON API.
 
 The body is read so that nothing malformed gets through or costs much (a size
 cap, JSON nesting checked before parsing, form bytes that are not UTF-8 kept
-visible to the form's rules), then the rate limit, then the form's rules, then
-:func:`actions.take_action`. The views turn the result into HTML or JSON.
+visible to the form's rules), then the form's rules, then
+:func:`actions.take_action`, which counts the submission against the rate limit
+in the transaction that stores it; a submission refused before that is counted
+on its own. The views turn the result into HTML or JSON.
 """
 
 from __future__ import annotations
@@ -19,12 +21,22 @@ from flask import abort, current_app, request
 from werkzeug.datastructures import MultiDict
 
 from .. import cosigning, outbox, pacing
-from ..actions import ChallengeReused, Closed, Outcome, Submission, Taken, closed, take_action
+from ..actions import (
+    ChallengeReused,
+    Closed,
+    Outcome,
+    RateLimited,
+    Submission,
+    Taken,
+    closed,
+    take_action,
+)
 from ..campaigns import CampaignSnapshot, message_text
 from ..challenge import Solved
 from ..declarations import DeclarationSnapshot
 from ..forms import ActionForm, ChallengeForm, CosignForm, OwnMessageForm
 from ..i18n import gettext
+from ..ratelimit import RateLimiter
 from ..storage import get_session
 
 # The form's text fields: also the JSON API's keys, besides the booleans.
@@ -44,11 +56,6 @@ class Fields:
 
     text: MultiDict[str, str]
     wrong_type: dict[str, str]
-
-
-@dataclass(frozen=True)
-class RateLimited:
-    wait: int
 
 
 @dataclass(frozen=True)
@@ -179,34 +186,45 @@ def _checked(
     campaign: CampaignSnapshot, fields: Fields | None, lang: str, form_class: type[F]
 ) -> tuple[Closed | RateLimited | Invalid | Malformed | Solved, F | None]:
     """What every submission passes before it is stored, whatever it is for: the
-    campaign still open, the rate limit, the form's rules and the spam check.
-    Returns the answered challenge and the form, or why not."""
+    campaign still open, the form's rules and the spam check; one refused here is
+    counted against the rate limit (429 then rather than its errors). Returns the
+    answered challenge and the form, or why not."""
     refused = closed(campaign)
     if refused is not None:
         return refused, None
-    form = None
-    if fields is not None:
-        formdata = fields.text.copy()
-        formdata["lang"] = lang
-        form = form_class(campaign_id=campaign.id, formdata=formdata)
-    # The rate limit counts on a connection of its own: give this request's back
-    # first, so that a burst of requests cannot hold every pooled connection.
-    get_session().commit()
-    wait = current_app.extensions["urgentaction"].limiter.hit()
-    if wait is not None:
-        return RateLimited(wait), form
-    if fields is None or form is None:
-        return Malformed(), None
+    if fields is None:
+        return _counted(Malformed()), None
+    formdata = fields.text.copy()
+    formdata["lang"] = lang
+    form = form_class(campaign_id=campaign.id, formdata=formdata)
     # A field this form does not ask for is ignored, whatever its type.
     wrong_type = {name: kind for name, kind in fields.wrong_type.items() if name in form}
     if wrong_type:
         said = {"text": gettext("Must be text."), "boolean": gettext("Must be true or false.")}
         for name, expected in wrong_type.items():
             form[name].errors = [said[expected]]
-        return Invalid(), form
+        return _counted(Invalid()), form
     # A token spent already may be this supporter's first click: what stores it tells.
     solved = form.solved if form.validate() else form.spent_challenge
-    return (Invalid() if solved is None else solved), form
+    return (_counted(Invalid()) if solved is None else solved), form
+
+
+def rate_limit() -> RateLimiter:
+    limiter: RateLimiter = current_app.extensions["urgentaction"].limiter
+    return limiter
+
+
+R = TypeVar("R", Invalid, Malformed)
+
+
+def _counted(refused: R) -> R | RateLimited:
+    """Count a submission refused before it could be stored; RateLimited when the
+    limit refuses it too, so that a flood is told to wait whatever it sends."""
+    # The count is a transaction on a connection of its own: give this request's
+    # back first, so that a burst of requests cannot hold every pooled connection.
+    get_session().commit()
+    wait = rate_limit().hit()
+    return refused if wait is None else RateLimited(wait)
 
 
 def submit(
@@ -231,6 +249,7 @@ def submit(
             partner_tag=form.partner.data or "",
             source_origin=source_origin,
         ),
+        rate_limit(),
     )
     if isinstance(outcome, ChallengeReused):
         return Submitted(challenge_spent(form), form)
@@ -257,7 +276,10 @@ def submit_signature(
         return SignSubmitted(solved, form)
     assert form is not None
     outcome = cosigning.sign(
-        campaign, declaration, cosigning.Cosigner(**supporter_fields(form, lang, solved))
+        campaign,
+        declaration,
+        cosigning.Cosigner(**supporter_fields(form, lang, solved)),
+        rate_limit(),
     )
     if isinstance(outcome, ChallengeReused):
         return SignSubmitted(challenge_spent(form), form)
