@@ -736,13 +736,18 @@ def show(sizes: list[int], databases: dict[int, Database]) -> None:
     ], sizes)  # fmt: skip
     print("  (per request, the median; for the export, per 1,000 rows; for the drain,"
           " per message)")  # fmt: skip
-    print("\nspread of the rounds, (max - min) / median, per size:")
+    print("\nspread of the rounds, (max - min) / median, per size; and the lowest and")
+    print(f"highest of the rounds' own ratios to {sizes[0]:,}, per larger size:")
     for key, what, _unit in taken:
         spreads = []
         for size in sizes:
             got = databases[size].values[key]
-            spreads.append((max(got) - min(got)) / median(got))
-        print(f"  {what:<33} " + "  ".join(f"{s:>5.0%}" for s in spreads))
+            spreads.append(f"{(max(got) - min(got)) / median(got):>5.0%}")
+        first = databases[sizes[0]].values[key]
+        for size in sizes[1:]:
+            ratios = [v / f - 1 for v, f in zip(databases[size].values[key], first, strict=True)]
+            spreads.append(f"{min(ratios):>+5.0%} to {max(ratios):>+5.0%}")
+        print(f"  {what:<33} " + "  ".join(spreads))
     print("\nSQL statements per request:")
     for key in PAGES:
         print(f"  {key:<12} " + ", ".join(
@@ -794,6 +799,8 @@ def main() -> None:
     steps = args.only.split(",") if args.only else STEPS
     if set(steps) - set(STEPS):
         parser.error(f"--only takes some of {','.join(STEPS)}")
+    # Stopped from outside: still stop the servers and processes it started.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit("stopped"))
     print(f"machine: {machine()}")
     spec = importlib.util.find_spec("flask_urgentaction")
     print(f"flask_urgentaction from {Path(spec.origin or '').parent if spec else '?'}")
