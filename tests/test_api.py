@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -231,6 +232,27 @@ def test_campaign_json_counts_actions(client: FlaskClient, campaign: Campaign) -
     body = client.get(URL).get_json()
     assert body["count"] == 1
     assert "1" in body["count_text"]
+
+
+@pytest.mark.parametrize("host_settings", [True, False])
+def test_campaign_json_is_one_object_with_the_host_apps_json_settings(
+    app: Flask, client: FlaskClient, campaign: Campaign, host_settings: bool
+) -> None:
+    # The members kept with the snapshot are encoded once and joined with the
+    # count and the challenge: one valid object, whatever the host app's encoder does.
+    app.json.sort_keys = host_settings  # type: ignore[attr-defined]
+    app.json.ensure_ascii = host_settings  # type: ignore[attr-defined]
+    first = client.get(URL)
+    assert first.mimetype == "application/json"
+    assert first.get_json()["count"] == 0
+    assert client.post(ACTIONS, json=action_body(client)).status_code == 201
+    text = client.get(URL).get_data(as_text=True)
+    body = json.loads(text)
+    assert body["count"] == 1
+    assert body["title"] and body["countries"] and body["labels"]
+    assert read(body["challenge"]["token"]) is not None
+    assert body["challenge"]["token"] != first.get_json()["challenge"]["token"]
+    assert text.count('"count":') == 1 and text.count('"title":') == 1
 
 
 def test_right_to_left_language_gets_rtl_dir(client: FlaskClient, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from email.utils import make_msgid
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from . import tallies
 from .actions import email_key
 from .bounces import address_key
 from .digest import digest_message
@@ -142,6 +143,8 @@ def erase_actions(
         if row.digest_id is not None:
             digest_ids.add(row.digest_id)
         strip(row)
+    # After the first write above (on SQLite it holds the lock), before the stripping.
+    tallies.unfold_erased(session, action_ids)
     session.execute(
         update(Action)
         .where(Action.id.in_(action_ids))

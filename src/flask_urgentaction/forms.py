@@ -127,13 +127,31 @@ def one_paragraph(value: Any) -> Any:
     return BREAKS.sub(" ", value).strip() if isinstance(value, str) else value
 
 
+class ChallengeTokenField(CSRFTokenField):  # type: ignore[misc]
+    """The spam-check token's field. Its fresh challenge (a new number, signed) is
+    issued when it is first shown, not when the form is built: a submission that is
+    taken shows no form again, and so costs no challenge."""
+
+    _issued: str | None = None
+
+    def process(self, *args: Any, **kwargs: Any) -> None:
+        # HiddenField's processing, without CSRFTokenField's token issued at once.
+        super(CSRFTokenField, self).process(*args, **kwargs)
+
+    @property
+    def current_token(self) -> str:
+        if self._issued is None:
+            self._issued = self.csrf_impl.generate_csrf_token(self)
+        return self._issued
+
+
 class ChallengeCSRF(CSRF):  # type: ignore[misc]
     """The spam-check token in the place of Flask-WTF's session CSRF token.
 
     ``meta.csrf_context`` is the campaign id the token is bound to.
     """
 
-    field_class = CSRFTokenField
+    field_class = ChallengeTokenField
 
     def setup_form(self, form: Any) -> list[tuple[str, Any]]:
         self.campaign_id: int = form.meta.csrf_context

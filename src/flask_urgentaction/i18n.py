@@ -11,7 +11,7 @@ import os
 import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
 from babel import Locale, UnknownLocaleError
@@ -105,6 +105,9 @@ lazy_gettext = domain.lazy_gettext
 _ = gettext
 
 
+# Kept: parsing is most of the cost of a count or a country name, and the same few
+# tags come back on every request. Bounded, as a tag may come from a request.
+@lru_cache(maxsize=256)
 def locale_of(lang: str) -> Locale:
     try:
         return Locale.parse(lang, sep="-")

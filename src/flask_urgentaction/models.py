@@ -106,6 +106,9 @@ class Campaign(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The [delivery] table as checked by pacing.rules_from (None: send as fast as possible).
     delivery: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The highest action id counted into ua_action_tallies (tallies.py): the
+    # dashboard's figures are those rows plus the actions after it.
+    tallied_through: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # [messages] publish: supporters may ask for their message to be shown in public.
     publish_messages: Mapped[bool] = mapped_column(default=False, server_default="0")
     # Its life (campaigns.effective_status): a live campaign is shown from opens_at
@@ -279,13 +282,14 @@ class Action(Base):
         Index("ix_ua_actions_country", "campaign_id", "country"),
         Index("ix_ua_actions_partner", "campaign_id", "partner_tag"),
         Index("ix_ua_actions_origin", "campaign_id", "source_origin"),
+        # A campaign's actions by id: the latest ones, and those after its
+        # tallied_through (PostgreSQL's index on campaign_id alone is not in id order).
+        Index("ix_ua_actions_campaign", "campaign_id", "id"),
         NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(
-        ForeignKey("ua_campaigns.id", ondelete="CASCADE"), index=True
-    )
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("ua_campaigns.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254))
     # Case-folded address: one email acts once per campaign. None once erased:
@@ -318,6 +322,22 @@ class Action(Base):
     # mail, exports and the access record keep what the supporter sent.
     published_personal: Mapped[str | None] = mapped_column(Text)
     published_message: Mapped[str | None] = mapped_column(Text)
+
+
+class ActionTally(Base):
+    """A campaign's actions counted by one figure of the dashboard (tallies.py): per
+    ``day``, ``country``, ``partner`` and ``origin`` (``key`` the value), and
+    ``share`` (``key`` personal, edited, either or kept), up to the campaign's
+    ``tallied_through``."""
+
+    __tablename__ = "ua_action_tallies"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("ua_campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    dimension: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class Cosignature(Base):

@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import domain_pace, pacing, similarity
+from . import domain_pace, pacing, similarity, tallies
 from .campaigns import count_actions
 from .exports import ActionFilter
 from .models import Action, Campaign, OutboxMessage, OutboxStatus, Target
@@ -121,6 +121,10 @@ def _newest(session: Session, campaign_id: int, *criteria: Any) -> dict[str, Fai
 
 
 def _tally(session: Session, campaign_id: int, column: Any, *criteria: Any) -> list[Tally]:
+    if not criteria:
+        # The whole campaign: from its stored tallies (tallies.py).
+        dimension = "partner" if column is Action.partner_tag else "origin"
+        return [Tally(value, n) for value, n in tallies.counts(session, campaign_id, dimension)]
     n = func.count().label("n")
     rows = session.execute(
         select(column, n)

@@ -45,10 +45,11 @@ from functools import lru_cache
 from hashlib import shake_128
 from itertools import pairwise
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from . import tallies
 from .campaigns import message_text
 from .models import Action, Campaign
 
@@ -200,11 +201,9 @@ def _rows(session: Session, campaign_id: int) -> Iterator[tuple[int, str, str, s
 
 def personal_share(session: Session, campaign_id: int) -> tuple[int, int]:
     """(actions with a personal line or an edited message, all actions) of a campaign,
-    erased actions left out of both."""
-    own = case((or_(Action.personal != "", Action.edited), 1), else_=0)
-    query = select(func.coalesce(func.sum(own), 0), func.count()).where(*_kept(campaign_id))
-    personal, total = session.execute(query).one()
-    return int(personal), int(total)
+    erased actions left out of both (from the stored tallies, tallies.py)."""
+    found = tallies.shares(session, campaign_id)
+    return found["either"], found["kept"]
 
 
 class _Sets:

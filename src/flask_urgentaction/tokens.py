@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import math
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -38,8 +39,14 @@ class TokenError(Exception):
 def _serializer(purpose: Purpose) -> URLSafeTimedSerializer:
     config = current_app.config
     # itsdangerous signs with the last key and accepts all of them.
-    keys = [*(config.get("SECRET_KEY_FALLBACKS") or []), config["SECRET_KEY"]]
-    return URLSafeTimedSerializer(keys, salt=str(purpose))
+    keys = (*(config.get("SECRET_KEY_FALLBACKS") or []), config["SECRET_KEY"])
+    return _built(keys, purpose)
+
+
+@lru_cache(maxsize=64)
+def _built(keys: tuple[Any, ...], purpose: Purpose) -> URLSafeTimedSerializer:
+    # Built once per keys and purpose: every spam check signs one and checks one.
+    return URLSafeTimedSerializer(list(keys), salt=str(purpose))
 
 
 def sign(purpose: Purpose, payload: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, send_from_directory, url_for
@@ -86,6 +87,24 @@ def _answer(body: dict[str, Any], status: int, campaign: CampaignSnapshot | None
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return _cors(response, campaign) if cors else response
+
+
+@dataclass(frozen=True)
+class Kept:
+    """The campaign JSON's members that stay with the snapshot, encoded once:
+    they are most of its bytes, and encoding them was a fifth of the request."""
+
+    lang: str
+    json: str
+
+
+def _joined(kept: str, body: dict[str, Any]) -> Response:
+    """A 200 JSON answer of one object: the members of ``kept`` (an object's JSON
+    text) and those of ``body``, which must not repeat its keys."""
+    data = kept.rstrip()[:-1] + "," + current_app.json.dumps(body).lstrip()[1:]
+    response = current_app.response_class(data + "\n", mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _error(message: str, status: int, campaign: CampaignSnapshot | None = None,
@@ -240,25 +259,25 @@ def campaign(slug: str) -> Response:
     # All but the count and the challenge stays as long as the campaign's version
     # (the snapshot) does; the host is part of the key, as the links carry it.
     key = ("campaign.json", lang, request.host_url, links.available())
-    kept: dict[str, Any] | None = found.derived.get(key)
+    kept: Kept | None = found.derived.get(key)
     if kept is None:
         if len(found.derived) > MAX_KEPT_BODIES:
             found.derived.clear()
-        kept = found.derived[key] = _campaign_body(found, lang)
+        fields = _campaign_body(found, lang)
+        kept = found.derived[key] = Kept(fields["lang"], current_app.json.dumps(fields))
     count = current.count
     body = {
-        **kept,
         # Worked out now: a campaign closes at its closes_at with no new version.
         "status": str(effective_status(found)),
         "count": count,
-        "count_text": count_text(count, kept["lang"], found),
+        "count_text": count_text(count, kept.lang, found),
         # A preview issues none: its spam check's line shows a number that sends nothing.
         "challenge": (Challenge("", "1234") if preview else issue(found.id)).as_json(),
     }
     if preview:
         body["preview"] = True
         body["preview_text"] = gettext("Preview: nothing can be sent.")
-    return _answer(body, 200, found)
+    return _cors(_joined(kept.json, body), found)
 
 
 def list_labels() -> dict[str, str]:
