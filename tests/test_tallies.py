@@ -340,7 +340,7 @@ def test_actions_folds_and_erasures_at_once_count_each_action_once(
     session = get_session()
     assert_figures_exact(session, mine)
     # Folded to the last action, the stored rows alone count each action once.
-    assert tallies.fold(engine, mine, budget=60) >= 0
+    tallies.fold(engine, mine, budget=60)
     assert through(session, mine) == session.scalar(
         select(func.max(Action.id)).where(Action.campaign_id == mine)
     )

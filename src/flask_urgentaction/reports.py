@@ -120,11 +120,12 @@ def _newest(session: Session, campaign_id: int, *criteria: Any) -> dict[str, Fai
     return {address: Failure(id_, reply, error) for address, id_, reply, error in rows}
 
 
-def _tally(session: Session, campaign_id: int, column: Any, *criteria: Any) -> list[Tally]:
+def _tally(session: Session, campaign_id: int, dimension: str, *criteria: Any) -> list[Tally]:
+    """The campaign's actions per value of a ``tallies.COLUMNS`` dimension."""
     if not criteria:
         # The whole campaign: from its stored tallies (tallies.py).
-        dimension = "partner" if column is Action.partner_tag else "origin"
         return [Tally(value, n) for value, n in tallies.counts(session, campaign_id, dimension)]
+    column = tallies.COLUMNS[dimension]
     n = func.count().label("n")
     rows = session.execute(
         select(column, n)
@@ -137,9 +138,8 @@ def _tally(session: Session, campaign_id: int, column: Any, *criteria: Any) -> l
 
 def _personal_only(session: Session, campaign_id: int, criteria: list[Any]) -> tuple[int, int]:
     """similarity.personal_share, of the filtered actions only."""
-    own = case((or_(Action.personal != "", Action.edited), 1), else_=0)
-    kept = (Action.campaign_id == campaign_id, Action.email_key.is_not(None),
-            Action.erased_at.is_(None))  # fmt: skip
+    own = case((tallies.SHARES["either"], 1), else_=0)
+    kept = (Action.campaign_id == campaign_id, *tallies.KEPT)
     query = select(func.coalesce(func.sum(own), 0), func.count()).where(*kept, *criteria)
     personal, total = session.execute(query).one()
     return int(personal), int(total)
@@ -222,14 +222,15 @@ def campaign_report(
         actions = int(session.scalar(select(func.count()).where(*where)) or 0)
     else:
         personal, counted = similarity.personal_share(session, campaign.id)
+    partners, origins = action_tallies(session, campaign.id, only)
     return CampaignReport(
         slug=campaign.slug,
         status=campaign.status,
         actions=actions,
         generated_at=now,
         targets=targets,
-        partners=_tally(session, campaign.id, Action.partner_tag, *chosen),
-        origins=_tally(session, campaign.id, Action.source_origin, *chosen),
+        partners=partners,
+        origins=origins,
         personal=personal,
         counted=counted,
         near_duplicates=similarity.near_duplicate_groups(session, campaign.id),
@@ -246,8 +247,8 @@ def action_tallies(
     show them often)."""
     chosen = only.criteria() if only else []
     return (
-        _tally(session, campaign_id, Action.partner_tag, *chosen),
-        _tally(session, campaign_id, Action.source_origin, *chosen),
+        _tally(session, campaign_id, "partner", *chosen),
+        _tally(session, campaign_id, "origin", *chosen),
     )
 
 

@@ -179,11 +179,7 @@ def _shared(a: bytes, b: bytes) -> int:
 
 def _kept(campaign_id: int) -> tuple[ColumnElement[bool], ...]:
     """The campaign's actions, less the erased ones (they no longer stand for anyone)."""
-    return (
-        Action.campaign_id == campaign_id,
-        Action.email_key.is_not(None),
-        Action.erased_at.is_(None),
-    )
+    return (Action.campaign_id == campaign_id, *tallies.KEPT)
 
 
 def _rows(session: Session, campaign_id: int) -> Iterator[tuple[int, str, str, str]]:
